@@ -1,0 +1,1 @@
+"""Untimed golden models: what must arrive, in what order, with what data."""

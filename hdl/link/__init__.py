@@ -1,0 +1,1 @@
+"""Link layer RTL: framing (CRC over headers and the payload before them) and its buffers."""

@@ -1,0 +1,429 @@
+"""Every parameter of the modelled system, declared once.
+
+The RTL in ``hdl/``, the models in ``emulator/``, the testbenches and the exported JSON sidecars
+all take the same frozen objects defined here. Each class checks its values on construction and
+raises :class:`ConfigError` with one sentence that names the field, the value and what is
+allowed. Derived figures (widths, depths, bandwidths) are properties, never stored twice.
+
+The named presets reproduce the public figures listed in ``docs/presets.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from amaranth.lib import crc
+
+from . import layouts
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used. The message is one sentence a user can act on."""
+
+
+def _fail(section: str, name: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"{section}.{name} = {value!r} is not allowed: {allowed}.")
+
+
+def _is_power_of_two(value: int) -> bool:
+    return value > 0 and value & (value - 1) == 0
+
+
+def _next_power_of_two(value: int) -> int:
+    return 1 << max(0, (value - 1).bit_length())
+
+
+class _Section:
+    """Shared construction from plain mappings (config files, JSON sidecars)."""
+
+    SECTION = ""
+
+    def _check_types(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for item in fields(self):  # type: ignore[arg-type]
+            expected = hints[item.name]
+            value = getattr(self, item.name)
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, item.name, float(value))
+                continue
+            if expected in (int, float, str, bool) and (
+                not isinstance(value, expected) or (expected is int and isinstance(value, bool))
+            ):
+                _fail(self.SECTION, item.name, value, f"it must be of type {expected.__name__}")
+
+    def _positive(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) <= 0:
+                _fail(self.SECTION, name, getattr(self, name), "it must be greater than zero")
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any], base: Any = None) -> Any:
+        """Build from ``config``, starting from ``base`` (an instance) where given.
+
+        Unknown keys are refused, naming the valid ones.
+        """
+        names = {item.name for item in fields(cls)}  # type: ignore[arg-type]
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"[{cls.SECTION}] must be a table of settings, not {config!r}.")
+        if unknown := sorted(set(config) - names):
+            raise ConfigError(f"Unknown {cls.SECTION} parameter(s) {unknown}; "
+                              f"valid ones are {sorted(names)}.")
+        if base is None:
+            return cls(**config)
+        return dataclasses.replace(base, **config)
+
+
+@dataclass(frozen=True)
+class LinkParams(_Section):
+    """One NVLink-style link: a 128-bit flit per cycle in each direction.
+
+    Parameters
+    ----------
+    clock_hz : float
+        Flit clock; bandwidth per direction is ``flit_bytes * clock_hz``.
+    virtual_channels : int
+        Virtual channels on the link (at least 2: requests and responses).
+    pipeline_latency_cycles : int
+        One-way latency of the wire, SerDes and retimers, in flit cycles (a modelling choice).
+    """
+
+    SECTION = "link"
+
+    clock_hz: float = 3.125e9
+    virtual_channels: int = 2
+    pipeline_latency_cycles: int = 16
+
+    def __post_init__(self) -> None:
+        self._check_types()
+        self._positive("clock_hz", "pipeline_latency_cycles")
+        most = 1 << layouts.field_width(layouts.LINK_HEADER, "vc")
+        if not 2 <= self.virtual_channels <= most:
+            _fail(self.SECTION, "virtual_channels", self.virtual_channels,
+                  f"a link needs 2 to {most} (the width of the header's vc field)")
+
+    @property
+    def flit_bits(self) -> int:
+        return layouts.FLIT_BITS
+
+    @property
+    def flit_bytes(self) -> int:
+        return layouts.FLIT_BITS // 8
+
+    @property
+    def vc_bits(self) -> int:
+        return max(1, (self.virtual_channels - 1).bit_length())
+
+    @property
+    def max_payload_flits(self) -> int:
+        """Flits that may follow one header: optional flits plus data flits."""
+        return layouts.MAX_PAYLOAD_FLITS
+
+    @property
+    def crc(self) -> crc.Parameters:
+        """The link CRC over 128-bit words, for software (``compute``) and RTL (``create``)."""
+        return layouts.LINK_CRC(data_width=layouts.FLIT_BITS)
+
+    @property
+    def bandwidth_per_direction(self) -> float:
+        """Bytes per second in one direction."""
+        return self.flit_bytes * self.clock_hz
+
+    @property
+    def bandwidth_bidirectional(self) -> float:
+        return 2 * self.bandwidth_per_direction
+
+    @property
+    def round_trip_cycles(self) -> int:
+        """Cycles from sending a flit to seeing its acknowledgement, both wires included."""
+        return 2 * self.pipeline_latency_cycles
+
+    @property
+    def deframer_buffer_flits(self) -> int:
+        """Receive buffer of the deframer: one packet being checked while one drains, plus the
+        two flits in flight, rounded up to a power of two so that pointers wrap for free."""
+        return _next_power_of_two(2 * self.max_payload_flits + 2)
+
+
+@dataclass(frozen=True)
+class SwitchParams(_Section):
+    """One switch chip of a switch tray (one plane of the fabric)."""
+
+    SECTION = "switch"
+
+    ports: int = 8
+    virtual_channels: int = 2
+    input_buffer_flits: int = 64
+    islip_iterations: int = 2
+
+    def __post_init__(self) -> None:
+        self._check_types()
+        self._positive("ports", "virtual_channels", "islip_iterations")
+        if self.ports < 2:
+            _fail(self.SECTION, "ports", self.ports, "a switch needs at least 2 ports")
+        if not _is_power_of_two(self.input_buffer_flits):
+            _fail(self.SECTION, "input_buffer_flits", self.input_buffer_flits,
+                  "it must be a power of two so that buffer pointers wrap for free")
+
+    @property
+    def port_bits(self) -> int:
+        return max(1, (self.ports - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class ChipletParams(_Section):
+    """The NVLink Fusion chiplet beside each ASIC: AXI4 on one side, N links on the other."""
+
+    SECTION = "chiplet"
+
+    links: int = 2
+    axi_data_bits: int = 512
+    axi_id_bits: int = 8
+    axi_address_bits: int = 48
+    outstanding_tags: int = 64
+
+    def __post_init__(self) -> None:
+        self._check_types()
+        self._positive("links", "axi_id_bits", "axi_address_bits")
+        if self.axi_data_bits not in (32, 64, 128, 256, 512, 1024):
+            _fail(self.SECTION, "axi_data_bits", self.axi_data_bits,
+                  "AXI4 data widths are 32, 64, 128, 256, 512 or 1024 bits")
+        tag_width = layouts.field_width(layouts.TRANSACTION_HEADER, "tag")
+        if not 1 <= self.outstanding_tags <= 1 << tag_width:
+            _fail(self.SECTION, "outstanding_tags", self.outstanding_tags,
+                  f"the header's tag field has {tag_width} bits, so 1 to {1 << tag_width}")
+
+
+@dataclass(frozen=True)
+class TileParams(_Section):
+    """One generation of Trainium chip, as its NeuronCores and memories see it.
+
+    Figures marked ``extrapolated`` are not public; see docs/presets.md.
+    """
+
+    SECTION = "tile"
+
+    generation: str = "trn3"
+    clock_hz: float = 2.4e9
+    neuron_cores: int = 8
+    partitions: int = 128
+    sbuf_bytes: int = 32 * 2**20
+    psum_banks: int = 8
+    psum_bank_bytes_per_partition: int = 2 * 2**10
+    hbm_bytes: int = 144 * 2**30
+    hbm_bandwidth: float = 4.9e12
+    peak_bf16_flops: float = 671e12
+    peak_fp8_flops: float = 2517e12
+    extrapolated: bool = False
+
+    def __post_init__(self) -> None:
+        self._check_types()
+        self._positive("clock_hz", "neuron_cores", "sbuf_bytes", "psum_banks",
+                       "psum_bank_bytes_per_partition", "hbm_bytes", "hbm_bandwidth",
+                       "peak_bf16_flops", "peak_fp8_flops")
+        if self.partitions != 128:
+            _fail(self.SECTION, "partitions", self.partitions,
+                  "NeuronCore SBUF and PSUM have 128 partitions")
+
+    @property
+    def sbuf_bytes_per_partition(self) -> int:
+        return self.sbuf_bytes // self.partitions
+
+
+@dataclass(frozen=True)
+class SystemParams(_Section):
+    """A scale-up domain: endpoints (ASICs and GPUs), one link from each to every switch plane.
+
+    Each switch chip is one plane; every endpoint has one link to every plane, so all endpoints
+    are one switch hop apart.
+    """
+
+    SECTION = "system"
+
+    name: str = "custom"
+    asics: int = 8
+    gpus: int = 0
+    switch_chips: int = 2
+    switch_chips_per_tray: int = 2
+    link: LinkParams = field(default_factory=LinkParams)
+    switch: SwitchParams = field(default_factory=SwitchParams)
+    chiplet: ChipletParams = field(default_factory=ChipletParams)
+    tile: TileParams = field(default_factory=TileParams)
+
+    NESTED = {"link": LinkParams, "switch": SwitchParams, "chiplet": ChipletParams,
+              "tile": TileParams}
+
+    def __post_init__(self) -> None:
+        for name, kind in self.NESTED.items():
+            if not isinstance(getattr(self, name), kind):
+                _fail(self.SECTION, name, getattr(self, name), f"it must be a {kind.__name__}")
+        scalars = {item.name for item in fields(self)} - set(self.NESTED)
+        hints = typing.get_type_hints(type(self))
+        for name in scalars:
+            value, expected = getattr(self, name), hints[name]
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                _fail(self.SECTION, name, value, f"it must be of type {expected.__name__}")
+        self._positive("asics", "switch_chips", "switch_chips_per_tray")
+        if self.gpus < 0:
+            _fail(self.SECTION, "gpus", self.gpus, "it cannot be negative")
+        node_bits = layouts.field_width(layouts.TRANSACTION_HEADER, "destination")
+        if self.endpoints > 1 << node_bits:
+            _fail(self.SECTION, "asics", self.asics,
+                  f"asics + gpus must fit the {node_bits}-bit destination ID "
+                  f"(at most {1 << node_bits})")
+        if self.switch.ports < self.endpoints:
+            _fail("switch", "ports", self.switch.ports,
+                  f"every one of the {self.endpoints} endpoints needs a port on each switch chip")
+        if self.chiplet.links != self.switch_chips:
+            _fail("chiplet", "links", self.chiplet.links,
+                  f"each link goes to its own switch plane, so it must equal "
+                  f"system.switch_chips = {self.switch_chips}")
+        if self.switch_chips % self.switch_chips_per_tray:
+            _fail(self.SECTION, "switch_chips_per_tray", self.switch_chips_per_tray,
+                  f"it must divide system.switch_chips = {self.switch_chips}")
+        if self.switch.virtual_channels != self.link.virtual_channels:
+            _fail("switch", "virtual_channels", self.switch.virtual_channels,
+                  f"switch ports carry the link's {self.link.virtual_channels} virtual channels")
+
+    @property
+    def endpoints(self) -> int:
+        return self.asics + self.gpus
+
+    @property
+    def links_per_endpoint(self) -> int:
+        return self.chiplet.links
+
+    @property
+    def trays(self) -> int:
+        return self.switch_chips // self.switch_chips_per_tray
+
+    @property
+    def bandwidth_per_endpoint(self) -> float:
+        """Bidirectional bytes per second of one endpoint over all its links."""
+        return self.links_per_endpoint * self.link.bandwidth_bidirectional
+
+    @property
+    def bandwidth_per_switch_chip(self) -> float:
+        """Bidirectional bytes per second through one switch chip, all ports."""
+        return self.switch.ports * self.link.bandwidth_bidirectional
+
+    @property
+    def aggregate_bandwidth(self) -> float:
+        """Bidirectional bytes per second of all endpoints together."""
+        return self.endpoints * self.bandwidth_per_endpoint
+
+    def summary(self) -> dict[str, Any]:
+        """The derived figures that ``fusion-emu spec`` prints."""
+        return {
+            "preset": self.name,
+            "asics": self.asics,
+            "gpus": self.gpus,
+            "endpoints": self.endpoints,
+            "links_per_endpoint": self.links_per_endpoint,
+            "switch_chips": self.switch_chips,
+            "switch_ports": self.switch.ports,
+            "switch_chips_per_tray": self.switch_chips_per_tray,
+            "trays": self.trays,
+            "virtual_channels": self.link.virtual_channels,
+            "link_clock_hz": self.link.clock_hz,
+            "link_bandwidth_per_direction_Bps": self.link.bandwidth_per_direction,
+            "bandwidth_per_endpoint_Bps": self.bandwidth_per_endpoint,
+            "bandwidth_per_switch_chip_Bps": self.bandwidth_per_switch_chip,
+            "aggregate_bandwidth_Bps": self.aggregate_bandwidth,
+            "tile_generation": self.tile.generation,
+            "tile_extrapolated": self.tile.extrapolated,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any], base: Any = None) -> SystemParams:
+        """Build from a nested mapping: system fields at the top, one table per section."""
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"A system configuration must be a table, not {config!r}.")
+        base = base if base is not None else cls()
+        nested = {}
+        for name, kind in cls.NESTED.items():
+            section = config.get(name, {})
+            nested[name] = kind.from_dict(section, getattr(base, name))
+        top = {key: value for key, value in config.items() if key not in cls.NESTED}
+        names = {item.name for item in fields(cls)} - set(cls.NESTED)
+        if unknown := sorted(set(top) - names):
+            raise ConfigError(f"Unknown system parameter(s) {unknown}; valid ones are "
+                              f"{sorted(names)} and the tables {sorted(cls.NESTED)}.")
+        return dataclasses.replace(base, **top, **nested)
+
+
+TILE_GENERATIONS: dict[str, TileParams] = {
+    "trn2": TileParams(generation="trn2", clock_hz=2.8e9, neuron_cores=8,
+                       sbuf_bytes=24 * 2**20, hbm_bytes=96 * 2**30, hbm_bandwidth=2.9e12,
+                       peak_bf16_flops=667e12, peak_fp8_flops=1299e12),
+    "trn3": TileParams(),
+    # Trainium4 is announced, not described: 3x Trainium3's FP8 compute and 4x its memory
+    # bandwidth are the public targets; the rest repeats Trainium3 (docs/presets.md).
+    "trn4": TileParams(generation="trn4", hbm_bandwidth=4 * 4.9e12,
+                       peak_bf16_flops=3 * 671e12, peak_fp8_flops=3 * 2517e12,
+                       extrapolated=True),
+}
+
+
+def _nvl72(name: str, asics: int, gpus: int) -> SystemParams:
+    return SystemParams(
+        name=name, asics=asics, gpus=gpus, switch_chips=36, switch_chips_per_tray=4,
+        link=LinkParams(clock_hz=3.125e9),
+        switch=SwitchParams(ports=72, input_buffer_flits=256),
+        chiplet=ChipletParams(links=36),
+        tile=TILE_GENERATIONS["trn4"],
+    )
+
+
+PRESETS: dict[str, SystemParams] = {
+    "small": SystemParams(name="small"),
+    "trn4-nvl72": _nvl72("trn4-nvl72", asics=72, gpus=0),
+    "hybrid-nvl72": _nvl72("hybrid-nvl72", asics=36, gpus=36),
+    # 144 Trainium3 chips in one all-to-all domain at 2.56 TB/s each: 32 links of 80 GB/s.
+    # The real UltraServer switches in two levels; here every plane is one 144-port switch.
+    "trn3-ultraserver": SystemParams(
+        name="trn3-ultraserver", asics=144, switch_chips=32, switch_chips_per_tray=4,
+        link=LinkParams(clock_hz=2.5e9),
+        switch=SwitchParams(ports=144, input_buffer_flits=256),
+        chiplet=ChipletParams(links=32),
+        tile=TILE_GENERATIONS["trn3"],
+    ),
+}
+
+
+def preset(name: str) -> SystemParams:
+    """The named preset, or a :class:`ConfigError` listing the valid names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"Unknown preset {name!r}; valid presets are "
+                          f"{', '.join(sorted(PRESETS))}.") from None
+
+
+def load_config(path: str | Path) -> SystemParams:
+    """Read a TOML configuration file.
+
+    The file may name a ``preset`` to start from (default ``small``) and override any field:
+    system fields at the top level, the others in ``[link]``, ``[switch]``, ``[chiplet]`` and
+    ``[tile]`` tables.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"Cannot read configuration file {str(path)!r}: "
+                          f"{error.strerror}.") from None
+    try:
+        config = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}.") from None
+    base = preset(config.pop("preset", "small"))
+    return SystemParams.from_dict(config, base)

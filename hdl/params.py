@@ -203,7 +203,27 @@ class ChipletParams(_Section):
 class TileParams(_Section):
     """One generation of Trainium chip, as its NeuronCores and memories see it.
 
-    Figures marked ``extrapolated`` are not public; see docs/presets.md.
+    Figures marked ``extrapolated`` are not public; see docs/presets.md. The fields from
+    ``vector_clock_hz`` on feed the tile emulator's cost model (docs/tile.md says which are
+    public facts and which are modelling choices).
+
+    Parameters
+    ----------
+    clock_hz : float
+        Tensor-engine clock; the timeline counts cycles of this clock.
+    vector_clock_hz, scalar_clock_hz, gpsimd_clock_hz : float
+        Clocks of the Vector, Scalar and GpSimd engines.
+    tensor_throughput_scale : float
+        Tensor-engine throughput relative to a 128 x 128 array doing one bf16
+        multiply-accumulate per processing element per cycle.
+    min_instruction_cycles : int
+        Minimum initiation interval of an engine instruction (the ``MIN_II`` of the NKI docs).
+    sbuf_access_cycles : int
+        Latency, in cycles of the issuing engine, before a result is visible to other engines.
+    dma_queues : int
+        DMA queues (engines) serving one NeuronCore.
+    dma_latency_ns : float
+        Fixed time of one DMA instruction besides its transfer.
     """
 
     SECTION = "tile"
@@ -220,19 +240,47 @@ class TileParams(_Section):
     peak_bf16_flops: float = 671e12
     peak_fp8_flops: float = 2517e12
     extrapolated: bool = False
+    vector_clock_hz: float = 1.2e9
+    scalar_clock_hz: float = 1.2e9
+    gpsimd_clock_hz: float = 1.2e9
+    tensor_throughput_scale: float = 1.0
+    min_instruction_cycles: int = 64
+    sbuf_access_cycles: int = 60
+    dma_queues: int = 16
+    dma_latency_ns: float = 600.0
 
     def __post_init__(self) -> None:
         self._check_types()
         self._positive("clock_hz", "neuron_cores", "sbuf_bytes", "psum_banks",
                        "psum_bank_bytes_per_partition", "hbm_bytes", "hbm_bandwidth",
-                       "peak_bf16_flops", "peak_fp8_flops")
+                       "peak_bf16_flops", "peak_fp8_flops", "vector_clock_hz",
+                       "scalar_clock_hz", "gpsimd_clock_hz", "tensor_throughput_scale",
+                       "min_instruction_cycles", "dma_queues")
         if self.partitions != 128:
             _fail(self.SECTION, "partitions", self.partitions,
                   "NeuronCore SBUF and PSUM have 128 partitions")
+        for name in ("sbuf_access_cycles", "dma_latency_ns"):
+            if getattr(self, name) < 0:
+                _fail(self.SECTION, name, getattr(self, name), "it cannot be negative")
 
     @property
     def sbuf_bytes_per_partition(self) -> int:
         return self.sbuf_bytes // self.partitions
+
+    @property
+    def psum_bytes_per_partition(self) -> int:
+        return self.psum_banks * self.psum_bank_bytes_per_partition
+
+    @property
+    def hbm_bandwidth_per_core(self) -> float:
+        """Bytes per second of HBM bandwidth one NeuronCore gets: an even share of the chip."""
+        return self.hbm_bandwidth / self.neuron_cores
+
+    @property
+    def tensor_peak_flops(self) -> float:
+        """Peak bf16 FLOP/s of one NeuronCore's Tensor engine in the cost model."""
+        return 2.0 * self.partitions * self.partitions * self.clock_hz \
+            * self.tensor_throughput_scale
 
 
 @dataclass(frozen=True)
@@ -361,15 +409,18 @@ class SystemParams(_Section):
 
 
 TILE_GENERATIONS: dict[str, TileParams] = {
+    # The NKI Trainium2 guide lists the Vector engine at 0.96 GHz.
     "trn2": TileParams(generation="trn2", clock_hz=2.8e9, neuron_cores=8,
                        sbuf_bytes=24 * 2**20, hbm_bytes=96 * 2**30, hbm_bandwidth=2.9e12,
-                       peak_bf16_flops=667e12, peak_fp8_flops=1299e12),
+                       peak_bf16_flops=667e12, peak_fp8_flops=1299e12,
+                       vector_clock_hz=0.96e9),
     "trn3": TileParams(),
     # Trainium4 is announced, not described: 3x Trainium3's FP8 compute and 4x its memory
-    # bandwidth are the public targets; the rest repeats Trainium3 (docs/presets.md).
+    # bandwidth are the public targets; the rest repeats Trainium3 (docs/presets.md). The
+    # Tensor engine is scaled 3x to match; docs/tile.md lists this as an extrapolation.
     "trn4": TileParams(generation="trn4", hbm_bandwidth=4 * 4.9e12,
                        peak_bf16_flops=3 * 671e12, peak_fp8_flops=3 * 2517e12,
-                       extrapolated=True),
+                       tensor_throughput_scale=3.0, extrapolated=True),
 }
 
 

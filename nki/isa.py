@@ -1,0 +1,27 @@
+"""``nki.isa``, implemented by :mod:`emulator.tile.isa`."""
+
+from emulator.tile.isa import (  # noqa: F401
+    activation,
+    activation_reduce,
+    dge_mode,
+    dma_copy,
+    engine,
+    get_nc_version,
+    gpsimd_engine,
+    iota,
+    matmul_perf_mode,
+    memset,
+    nc_matmul,
+    nc_transpose,
+    nc_version,
+    oob_mode,
+    reduce_cmd,
+    scalar_engine,
+    tensor_copy,
+    tensor_engine,
+    tensor_reduce,
+    tensor_scalar,
+    tensor_tensor,
+    unknown_engine,
+    vector_engine,
+)

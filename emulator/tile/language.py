@@ -356,4 +356,4 @@ def _no_mask(kwargs: dict) -> None:
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "np", "costs", "dtypes", "isa", "ops", "active", "KernelError", "Tensor")]
+    "annotations", "np", "costs", "isa", "ops", "active", "flushing", "KernelError", "Tensor")]

@@ -124,7 +124,7 @@ class _Tombstone:
 
 
 class PartitionAllocator:
-    """First-fit allocation of byte ranges shared by all partitions of SBUF or PSUM.
+    """Allocation of byte ranges shared by all partitions of SBUF or PSUM.
 
     Parameters
     ----------
@@ -153,7 +153,7 @@ class PartitionAllocator:
                  dtype: DType) -> Allocation:
         per_partition = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
         size = max(self.granule, -(-per_partition // self.granule) * self.granule)
-        offset = self._first_fit(size)
+        offset = self._place(size)
         if offset is None:
             free = self.capacity - self.used
             unit = "KiB"
@@ -173,13 +173,34 @@ class PartitionAllocator:
         weakref.finalize(allocation, self._free, key, allocation.log)
         return allocation
 
-    def _first_fit(self, size: int) -> int | None:
+    def _place(self, size: int) -> int | None:
+        """Offset for ``size`` bytes: of the places that fit (either end of every hole), the
+        one whose previous occupants finished earliest, so reuse rotates through free memory
+        the way multi-buffering does; the lowest such offset on ties."""
+        holes = []
         cursor = 0
         for offset, used, _ in sorted(self.live.values()):
-            if offset - cursor >= size:
-                return cursor
+            if offset > cursor:
+                holes.append((cursor, offset))
             cursor = max(cursor, offset + used)
-        return cursor if self.capacity - cursor >= size else None
+        if cursor < self.capacity:
+            holes.append((cursor, self.capacity))
+        best: tuple[float, int] | None = None
+        for start, end in holes:
+            if end - start < size:
+                continue
+            for offset in {start, end - size}:
+                candidate = (self._floor_at(offset, size), offset)
+                if best is None or candidate < best:
+                    best = candidate
+        return None if best is None else best[1]
+
+    def _floor_at(self, offset: int, size: int) -> float:
+        floor = 0.0
+        for stone in self.tombstones:
+            if stone.offset < offset + size and offset < stone.offset + stone.size:
+                floor = max(floor, stone.done)
+        return floor
 
     def _take_floor(self, offset: int, size: int) -> float:
         floor = 0.0

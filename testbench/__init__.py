@@ -1,0 +1,1 @@
+"""Reusable cocotb verification components: stream drivers, packet drivers, scoreboards."""

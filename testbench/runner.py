@@ -1,7 +1,9 @@
 """Build an exported top and run cocotb tests on it, from pytest.
 
 One build directory per (top, preset, simulator): ``build/sim/<top>-<preset>-<simulator>``.
-``SEED=N`` reruns a failing seed; ``WAVES=1`` records a waveform (FST) in the build directory.
+``SEED=N`` reruns a failing seed; ``WAVES=1`` records a waveform in ``<build directory>-waves``:
+FST from Icarus, VCD from Verilator; ``python -m testbench.waves DIR`` writes a GTKWave save
+file for it.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ def make_runner(simulator: str) -> tuple[Runner, list[str]]:
     raise ValueError(f"unknown simulator {simulator!r}; use one of icarus, verilator")
 
 
-def build_dir_for(top: str, system: SystemParams, simulator: str) -> Path:
-    return BUILD / f"{top}-{system.name}-{simulator}"
+def build_dir_for(top: str, system: SystemParams, simulator: str, waves: bool = False) -> Path:
+    """Builds with waveform tracing are kept apart: the two are compiled differently."""
+    return BUILD / f"{top}-{system.name}-{simulator}{'-waves' if waves else ''}"
 
 
 def run_cocotb(top: str, simulator: str, test_module: str, system: SystemParams,
@@ -62,14 +65,13 @@ def run_cocotb(top: str, simulator: str, test_module: str, system: SystemParams,
     build directory.
     """
     configure()
-    build_dir = build_dir_for(top, system, simulator)
+    waves = os.environ.get("WAVES") == "1"
+    build_dir = build_dir_for(top, system, simulator, waves)
     verilog = export_top(top, build_dir, system)
     seed = int(os.environ.get("SEED", random.randrange(2**32)))
     print(f"{top} on {simulator}: rerun with SEED={seed}")
-    waves = os.environ.get("WAVES") == "1"
+    # Icarus writes FST; Verilator writes VCD (its FST writer needs liblz4 headers).
     runner, build_args = make_runner(simulator)
-    if simulator == "verilator" and waves:
-        build_args.append("--trace-fst")
     runner.build(sources=[verilog], hdl_toplevel=top, build_dir=build_dir,
                  timescale=("1ns", "1ps"), build_args=build_args, waves=waves)
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),

@@ -5,14 +5,20 @@ from __future__ import annotations
 import random
 
 from emulator.ref.framing import Packet
-from hdl.layouts import (FLIT_BITS, LINK_HEADER, MAX_PAYLOAD_FLITS, TRANSACTION_HEADER, Command,
-                         field_width)
+from hdl.layouts import (
+    FLIT_BITS,
+    LINK_HEADER,
+    MAX_PAYLOAD_FLITS,
+    TRANSACTION_HEADER,
+    Command,
+    field_width,
+)
 from hdl.params import LinkParams
 
 
 def _random_fields(rng: random.Random, layout, skip: tuple[str, ...] = ()) -> dict:
     values = {}
-    for name, member in layout:
+    for name, _member in layout:
         if name in skip:
             continue
         if name == "command":

@@ -69,7 +69,7 @@ class Deframer(wiring.Component):
             self.flit.ready.eq((headers.free >= 2) & (payloads.free >= 2)),
             body.eq(self.flit.payload),
             crc.valid.eq(take),
-            crc.start.eq(after_header),
+            crc.start.eq(after_header & take),
             crc.data.eq(body),
         ]
         with m.If(is_header):

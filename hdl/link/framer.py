@@ -4,8 +4,7 @@ from amaranth import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..layouts import (FLIT_BITS, HEADER_BODY, HEADER_FLIT, MAX_PAYLOAD_FLITS, FlitKind,
-                       field_slice)
+from ..layouts import FLIT_BITS, HEADER_BODY, HEADER_FLIT, MAX_PAYLOAD_FLITS, FlitKind, field_slice
 from ..params import LinkParams
 
 #: The header of an IDLE (NOP) control flit as the framer sends it.
@@ -75,7 +74,8 @@ class Framer(wiring.Component):
 
         take = load & next_valid
         # A header enters the CRC with its CRC field zero, as the body is zero-extended.
-        m.d.comb += [crc.valid.eq(take), crc.data.eq(next_flit), crc.start.eq(after_header)]
+        # The CRC restarts only with a flit: a lone start would clear it while a header is held.
+        m.d.comb += [crc.valid.eq(take), crc.data.eq(next_flit), crc.start.eq(after_header & take)]
         with m.If(take):
             m.d.sync += after_header.eq(next_is_header)
             with m.If(remaining != 0):

@@ -1,0 +1,62 @@
+# fusion-emu: the public interface. `make run` and `make test` set themselves up.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PRESET ?= small
+SIM    ?= icarus
+JOBS   ?= 2
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help setup run test test-unit sim verilog lint waves bench clean
+
+help:
+	@echo "make setup    install Icarus (Debian) and the Python environment in $(VENV)"
+	@echo "make run      the default scenario (PRESET=$(PRESET)): spec + framing simulation"
+	@echo "make test     every test: unit tests and cocotb tests on Icarus and Verilator"
+	@echo "make sim      cocotb tests on one simulator: SIM=icarus|verilator"
+	@echo "make verilog  export Verilog + parameter JSON to build/verilog/PRESET"
+	@echo "make lint     ruff, and verilator --lint-only -Wall on the exported Verilog"
+	@echo "make waves    run the framing loopback with WAVES=1 and print the waveform paths"
+	@echo "make bench    benchmarks: JSON and plots in build/bench"
+	@echo "make clean    remove build outputs (keeps $(VENV))"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v iverilog >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq iverilog; }
+	@command -v perl >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq perl
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/fusion-emu run --preset $(PRESET)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) tests/unit
+
+sim: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) tests/sim -k $(SIM)
+
+verilog: $(STAMP)
+	$(BIN)/fusion-emu export --preset $(PRESET)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m hdl.lint --preset $(PRESET)
+
+waves: $(STAMP)
+	WAVES=1 $(BIN)/python -m pytest tests/sim/test_framing_loopback.py -k $(SIM) -q
+	$(BIN)/python -m testbench.waves build/sim/framing_loopback-small-$(SIM)-waves
+
+bench: $(STAMP)
+	$(BIN)/fusion-emu bench
+
+clean:
+	rm -rf build sim_build results.xml .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,67 @@
+"""Benchmarks behind ``fusion-emu bench`` / ``make bench``; results in ``build/bench/``.
+
+* ``framing``: the framer and deframer RTL (Amaranth's simulator) on random packets with no
+  back-pressure: flits per cycle sustained, against the ideal of one.
+* ``tile``: the NeuronCore emulator (:mod:`emulator.tile.bench`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from hdl.params import preset
+
+OUT = Path("build/bench")
+console = Console()
+
+
+def bench_framing(quick: bool) -> dict:
+    from testbench.stimulus import random_packet
+
+    from .scenarios.framing import simulate_framing
+
+    link = preset("small").link
+    rng = random.Random(1)
+    packets = [random_packet(rng, link) for _ in range(100 if quick else 1000)]
+    started = time.perf_counter()
+    result = simulate_framing(link, packets)
+    seconds = time.perf_counter() - started
+    figures = {
+        "packets": result.packets_sent,
+        "flits": result.flits_sent,
+        "cycles_to_last_delivery": result.cycles,
+        "flits_per_cycle": result.flits_per_cycle,
+        "matches_reference": result.matches_reference,
+        "simulated_cycles_per_second": result.cycles / seconds,
+    }
+    console.print(f"framing: {figures['flits']} flits in {figures['cycles_to_last_delivery']} "
+                  f"cycles = {figures['flits_per_cycle']:.4f} flits/cycle from first input to "
+                  f"last delivery (ideal 1; the difference is pipeline fill and the closing "
+                  f"IDLE); {figures['simulated_cycles_per_second']:.0f} cycles/s simulated")
+    return figures
+
+
+def main(which: list[str], quick: bool = False) -> int:
+    known = ("framing", "tile")
+    which = which or list(known)
+    for name in which:
+        if name not in known:
+            from hdl.params import ConfigError
+
+            raise ConfigError(f"Unknown benchmark {name!r}; valid ones are {', '.join(known)}.")
+    OUT.mkdir(parents=True, exist_ok=True)
+    status = 0
+    if "framing" in which:
+        figures = bench_framing(quick)
+        (OUT / "framing.json").write_text(json.dumps(figures, indent=2) + "\n")
+        status |= 0 if figures["matches_reference"] else 1
+    if "tile" in which:
+        from .tile import bench as tile_bench
+
+        status |= tile_bench.main(["--size", "1024"] if quick else [])
+    return status

@@ -1,0 +1,218 @@
+"""``fusion-emu``: the command line of the fabric emulator.
+
+Subcommands: ``spec`` (derived figures of a preset), ``run`` (the default scenario), ``export``
+(Verilog and parameter sidecars), ``kernel`` (an NKI-style kernel on a NeuronCore), ``bench``
+(benchmarks). Configuration mistakes print one line starting ``error:`` and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from hdl.params import ConfigError, SystemParams, load_config, preset
+
+#: Exit status of a run stopped by a configuration or usage mistake.
+USAGE_ERROR = 2
+
+console = Console()
+
+
+def _add_system_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default=None,
+                        help="named parameter set: small (default), trn4-nvl72, hybrid-nvl72, "
+                             "trn3-ultraserver")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="TOML file that names a preset and overrides fields "
+                             "(see docs/configuration.md)")
+
+
+def _system(args: argparse.Namespace) -> SystemParams:
+    if args.config is not None:
+        if args.preset is not None:
+            raise ConfigError("Give --preset or --config, not both; a config file names its "
+                              "own preset.")
+        return load_config(args.config)
+    return preset(args.preset or "small")
+
+
+def _bytes_per_second(value: float) -> str:
+    for unit, scale in (("TB/s", 1e12), ("GB/s", 1e9), ("MB/s", 1e6)):
+        if value >= scale:
+            return f"{value / scale:g} {unit}"
+    return f"{value:g} B/s"
+
+
+def print_spec(system: SystemParams) -> None:
+    table = Table(title=f"fusion-emu preset {system.name}", show_header=False)
+    table.add_column("figure", style="bold")
+    table.add_column("value", justify="right")
+    rows = [
+        ("endpoints", f"{system.endpoints} ({system.asics} Trainium ASICs, {system.gpus} GPUs)"),
+        ("links per endpoint", str(system.links_per_endpoint)),
+        ("switch chips (planes)", f"{system.switch_chips} of {system.switch.ports} ports"),
+        ("switch trays", f"{system.trays} of {system.switch_chips_per_tray} chips"),
+        ("virtual channels", str(system.link.virtual_channels)),
+        ("link clock", f"{system.link.clock_hz / 1e9:g} GHz, {system.link.flit_bits}-bit flits"),
+        ("link bandwidth", (f"{_bytes_per_second(system.link.bandwidth_per_direction)} "
+                           "per direction")),
+        ("bandwidth per endpoint", (f"{_bytes_per_second(system.bandwidth_per_endpoint)} "
+                                   "bidirectional")),
+        ("bandwidth per switch chip", _bytes_per_second(system.bandwidth_per_switch_chip)),
+        ("aggregate bandwidth", _bytes_per_second(system.aggregate_bandwidth)),
+        ("compute tile", (f"{system.tile.generation}"
+                         f"{' (extrapolated)' if system.tile.extrapolated else ''}")),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+
+
+def command_spec(args: argparse.Namespace) -> int:
+    system = _system(args)
+    if args.json:
+        print(json.dumps(system.summary(), indent=2))
+    else:
+        print_spec(system)
+    return 0
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from testbench.stimulus import random_packet
+
+    from .scenarios.framing import simulate_framing
+
+    if args.packets < 1:
+        raise ConfigError(f"--packets {args.packets} must be at least 1.")
+    if not 0.0 <= args.pause < 1.0:
+        raise ConfigError(f"--pause {args.pause} must be in [0, 1).")
+    system = _system(args)
+    print_spec(system)
+    rng = random.Random(args.seed)
+    packets = [random_packet(rng, system.link) for _ in range(args.packets)]
+    waveform = args.out / "framing.vcd"
+    console.print(f"Framing simulation (Amaranth simulator): {args.packets} random packets "
+                  f"through framer -> deframer, back-pressure {args.pause:.0%}, seed {args.seed}")
+    started = time.perf_counter()
+    step = max(1, args.packets // 10)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            console.print(f"  {done}/{total} packets delivered "
+                          f"({time.perf_counter() - started:.1f} s)")
+
+    result = simulate_framing(system.link, packets, seed=args.seed, pause_probability=args.pause,
+                              waveform=waveform, progress=progress)
+    verdict = "[green]match[/green]" if result.matches_reference else "[red]MISMATCH[/red]"
+    console.print(f"Delivered {result.packets_delivered}/{result.packets_sent} packets "
+                  f"({result.flits_sent} flits) in {result.cycles} cycles: "
+                  f"{result.flits_per_cycle:.3f} flits/cycle; CRC errors {result.crc_errors}; "
+                  f"reference model: {verdict}")
+    console.print(f"Waveform: {result.waveform} (open with: gtkwave {result.gtkw})")
+    return 0 if result.matches_reference and result.crc_errors == 0 else 1
+
+
+def command_export(args: argparse.Namespace) -> int:
+    from hdl.export import TOPS, export_top
+
+    system = _system(args)
+    tops = args.top or list(TOPS)
+    for top in tops:
+        if top not in TOPS:
+            raise ConfigError(f"Unknown top {top!r}; valid tops are {', '.join(TOPS)}.")
+    out = args.out or Path("build/verilog") / system.name
+    for top in tops:
+        path = export_top(top, out, system)
+        console.print(f"wrote {path} and {path.with_suffix('.params.json').name}")
+    return 0
+
+
+def command_kernel(args: argparse.Namespace) -> int:
+    from .tile import cli as tile_cli
+
+    return tile_cli.run(args)
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.main(args.which, quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .tile import cli as tile_cli
+
+    parser = argparse.ArgumentParser(
+        prog="fusion-emu",
+        description="RTL and model emulator of a Trainium + NVLink Fusion scale-up fabric.",
+        epilog="Run 'fusion-emu COMMAND --help' for the options of one command.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    spec = commands.add_parser("spec", help="print the derived figures of a preset",
+                               description="Print the system a preset describes and the "
+                                           "figures derived from it.")
+    _add_system_arguments(spec)
+    spec.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    spec.set_defaults(handler=command_spec)
+
+    run = commands.add_parser("run", help="run the default scenario",
+                              description="Print the spec, then run the link framing RTL on "
+                                          "random packets in Amaranth's simulator, check it "
+                                          "against the reference model and write a waveform.")
+    _add_system_arguments(run)
+    run.add_argument("--packets", type=int, default=200, help="packets to send (default 200)")
+    run.add_argument("--pause", type=float, default=0.2,
+                     help="probability of back-pressure per cycle at each end (default 0.2)")
+    run.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    run.add_argument("--out", type=Path, default=Path("build/run"),
+                     help="folder for the waveform (default build/run)")
+    run.set_defaults(handler=command_run)
+
+    export = commands.add_parser("export", help="write Verilog and parameter sidecars",
+                                 description="Write each top as Verilog with a JSON file of the "
+                                             "parameters it was built from.")
+    _add_system_arguments(export)
+    export.add_argument("--top", action="append", help="a top to export (default: all)")
+    export.add_argument("--out", type=Path, default=None,
+                        help="output folder (default build/verilog/PRESET)")
+    export.set_defaults(handler=command_export)
+
+    kernel = commands.add_parser("kernel", help="run an NKI-style kernel on a NeuronCore",
+                                 description=tile_cli.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    tile_cli.add_arguments(kernel)
+    kernel.set_defaults(handler=command_kernel)
+
+    bench = commands.add_parser("bench", help="run benchmarks and write JSON and plots",
+                                description="Benchmarks; results go to build/bench/.")
+    bench.add_argument("which", nargs="*", default=[],
+                       help="framing, tile (default: all)")
+    bench.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
+    bench.set_defaults(handler=command_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except BrokenPipeError:  # output piped into a pager or head that closed early
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

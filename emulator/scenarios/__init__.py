@@ -1,0 +1,1 @@
+"""Runnable scenarios behind ``fusion-emu run``."""

@@ -9,8 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hdl.layouts import (FLIT_BITS, HEADER_BODY, HEADER_FLIT, LINK_HEADER, TRANSACTION_HEADER,
-                         Command, FlitKind, field_slice, pack, unpack)
+from hdl.layouts import (
+    FLIT_BITS,
+    HEADER_BODY,
+    HEADER_FLIT,
+    LINK_HEADER,
+    TRANSACTION_HEADER,
+    Command,
+    FlitKind,
+    field_slice,
+    pack,
+    unpack,
+)
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 

@@ -8,8 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hdl.params import (PRESETS, ChipletParams, ConfigError, LinkParams, SwitchParams,
-                        SystemParams, load_config, preset)
+from hdl.params import (
+    PRESETS,
+    ChipletParams,
+    ConfigError,
+    LinkParams,
+    SwitchParams,
+    SystemParams,
+    load_config,
+    preset,
+)
 
 
 def test_trn4_nvl72_public_figures() -> None:

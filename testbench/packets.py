@@ -8,6 +8,7 @@ from typing import Any
 from emulator.ref.framing import Packet
 from hdl.layouts import HEADER_BODY, unpack
 
+from .scoreboard import Scoreboard
 from .stream import StreamBus, StreamSink, StreamSource
 
 
@@ -49,6 +50,12 @@ class PacketSink:
             flit, stamp = await self.payloads.recv()
             flits.append(flit)
         return Packet(header, tuple(flits)), stamp
+
+    async def check(self, board: Scoreboard, count: int) -> None:
+        """Receive ``count`` packets and hand each to ``board`` in order."""
+        for _ in range(count):
+            packet, _ = await self.recv()
+            board.observe(packet)
 
     @property
     def pending(self) -> int:

@@ -45,12 +45,7 @@ async def check_against_reference(dut, flit_error_rate: float, burst: int) -> No
     for flit in flits:
         source.send_nowait(flit)
 
-    async def collect() -> None:
-        for _ in range(len(expected)):
-            packet, _ = await sink.recv()
-            board.observe(packet)
-
-    await within(8 * len(flits) + 1000, collect())
+    await within(8 * len(flits) + 1000, sink.check(board, len(expected)))
     await within(8 * len(flits) + 1000, source.wait_idle())
     await ClockCycles(dut.clk, 100)
     board.assert_drained()

@@ -91,6 +91,10 @@ class LinkParams(_Section):
         Virtual channels on the link (at least 2: requests and responses).
     pipeline_latency_cycles : int
         One-way latency of the wire, SerDes and retimers, in flit cycles (a modelling choice).
+    credits_per_vc, replay_buffer_flits, ack_timeout_cycles : int
+        0 (the default) derives each from the round trip; a forced value below what the round
+        trip needs is accepted with a warning of its cost (:meth:`warnings`), one that could
+        never work is refused.
     """
 
     SECTION = "link"
@@ -98,10 +102,26 @@ class LinkParams(_Section):
     clock_hz: float = 3.125e9
     virtual_channels: int = 2
     pipeline_latency_cycles: int = 16
+    credits_per_vc: int = 0
+    replay_buffer_flits: int = 0
+    ack_timeout_cycles: int = 0
 
     def __post_init__(self) -> None:
         self._check_types()
         self._positive("clock_hz", "pipeline_latency_cycles")
+        for name in ("credits_per_vc", "replay_buffer_flits", "ack_timeout_cycles"):
+            if getattr(self, name) < 0:
+                _fail(self.SECTION, name, getattr(self, name), "it cannot be negative; 0 derives "
+                      "it from the round trip")
+        packet = layouts.MAX_PACKET_FLITS
+        if self.credits_per_vc and self.credits_per_vc < packet:
+            _fail(self.SECTION, "credits_per_vc", self.credits_per_vc,
+                  f"a {packet}-flit packet could never be sent (use 0 to derive it from the "
+                  f"round trip: {self.credit_round_trip_cycles})")
+        if self.replay_buffer_flits and (self.replay_buffer_flits < packet
+                                         or not _is_power_of_two(self.replay_buffer_flits)):
+            _fail(self.SECTION, "replay_buffer_flits", self.replay_buffer_flits,
+                  f"it must be a power of two of at least {packet} flits (use 0 to derive it)")
         most = 1 << layouts.field_width(layouts.LINK_HEADER, "vc")
         if not 2 <= self.virtual_channels <= most:
             _fail(self.SECTION, "virtual_channels", self.virtual_channels,
@@ -140,8 +160,76 @@ class LinkParams(_Section):
 
     @property
     def round_trip_cycles(self) -> int:
-        """Cycles from sending a flit to seeing its acknowledgement, both wires included."""
-        return 2 * self.pipeline_latency_cycles
+        """Worst cycles from a packet's first flit leaving to its acknowledgement arriving.
+
+        The packet itself (up to a whole packet of flits), the wire, one cycle to check the
+        next header (which proves the payload), a whole packet that the far transmitter may
+        be sending before the acknowledgement can ride on a header, the wire back, and one
+        cycle at each end's registers.
+        """
+        packet = layouts.MAX_PACKET_FLITS
+        return packet + self.pipeline_latency_cycles + 1 + packet + \
+            self.pipeline_latency_cycles + 2
+
+    @property
+    def credit_round_trip_cycles(self) -> int:
+        """Round trip of a credit: as an acknowledgement, plus the wait for a credit update
+        to be worth a control flit (``credit_update_flits``)."""
+        return self.round_trip_cycles + self.credit_update_flits
+
+    @property
+    def credit_update_flits(self) -> int:
+        """Credits freed on a virtual channel that make the transmitter send an update before
+        its next new packet: a whole packet's worth."""
+        return layouts.MAX_PACKET_FLITS
+
+    @property
+    def credit_pool_flits(self) -> int:
+        """Receive buffer (credits) per virtual channel, in flits: one credit round trip at one
+        flit per cycle, so one VC alone can fill the link; ``credits_per_vc`` overrides."""
+        return self.credits_per_vc or self.credit_round_trip_cycles
+
+    @property
+    def replay_buffer_depth(self) -> int:
+        """Flits the replay buffer holds: everything sent in one round trip plus one packet,
+        rounded up to a power of two; ``replay_buffer_flits`` overrides."""
+        if self.replay_buffer_flits:
+            return self.replay_buffer_flits
+        return _next_power_of_two(self.round_trip_cycles + layouts.MAX_PACKET_FLITS)
+
+    @property
+    def sequence_modulus(self) -> int:
+        """Sequence numbers wrap at this value (the width of the header's ack field)."""
+        return 1 << layouts.field_width(layouts.LINK_HEADER, "ack")
+
+    @property
+    def max_unacknowledged_packets(self) -> int:
+        """Go-back-N window: one less than the sequence modulus."""
+        return self.sequence_modulus - 1
+
+    @property
+    def ack_timeout(self) -> int:
+        """Cycles without acknowledgement progress after which the transmitter replays."""
+        return self.ack_timeout_cycles or 2 * self.round_trip_cycles
+
+    def warnings(self) -> list[str]:
+        """Costs of forced sizes below the derived ones, as sentences to print."""
+        notes = []
+        needed = self.credit_round_trip_cycles
+        if self.credits_per_vc and self.credits_per_vc < needed:
+            notes.append(f"link.credits_per_vc = {self.credits_per_vc} is below the credit round "
+                         f"trip of {needed} cycles: one virtual channel alone reaches at most "
+                         f"{self.credits_per_vc / needed:.0%} of the link rate.")
+        needed = self.round_trip_cycles + layouts.MAX_PACKET_FLITS
+        if self.replay_buffer_flits and self.replay_buffer_flits < needed:
+            notes.append(f"link.replay_buffer_flits = {self.replay_buffer_flits} is below the "
+                         f"{needed} flits sent in a round trip: the link reaches at most "
+                         f"{self.replay_buffer_flits / needed:.0%} of its rate.")
+        if self.ack_timeout_cycles and self.ack_timeout_cycles < self.round_trip_cycles:
+            notes.append(f"link.ack_timeout_cycles = {self.ack_timeout_cycles} is shorter than "
+                         f"the round trip of {self.round_trip_cycles} cycles: the transmitter "
+                         "will replay packets that were received, wasting bandwidth.")
+        return notes
 
     @property
     def deframer_buffer_flits(self) -> int:

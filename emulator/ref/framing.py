@@ -76,9 +76,14 @@ class Packet:
         return cls(header, tuple(payload))
 
 
-def header_crc(params: LinkParams, covered: Sequence[int], header: int) -> int:
-    """CRC of a header flit over the payload flits it covers and its own body."""
-    return params.crc.compute([*covered, header & _BODY_MASK])
+def header_crc(params: LinkParams, covered: Sequence[int], header: int, seq: int = 0) -> int:
+    """CRC of a header flit over the payload flits it covers and its own body.
+
+    The header enters the CRC with ``seq`` in place of its CRC field: the reliable link layer
+    protects a packet's implicit sequence number this way without sending it. Framing alone
+    uses 0.
+    """
+    return params.crc.compute([*covered, (header & _BODY_MASK) | seq << _CRC_OFFSET])
 
 
 def crc_field(flit: int) -> int:

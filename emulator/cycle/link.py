@@ -25,13 +25,27 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from hdl.layouts import HEADER_BODY, FlitKind, field_slice, pack, unpack
+from hdl.layouts import HEADER_BODY, FlitKind, field_reader, field_slice, field_writer
 from hdl.params import LinkParams
 
 from ..ref.framing import Packet, crc_field, header_crc, with_crc
 from ..ref.link import delivered_form
 
 _CREDIT_MODULUS = 1 << 16  # width of a running credit count in a control flit
+_BODY_MASK = (1 << HEADER_BODY.size) - 1
+_PACKET, _IDLE, _NAK, _REPLAY = (kind.value for kind in (FlitKind.PACKET, FlitKind.IDLE,
+                                                        FlitKind.NAK, FlitKind.REPLAY))
+_kind = field_reader(HEADER_BODY, "link", "kind")
+_length = field_reader(HEADER_BODY, "link", "length")
+_vc = field_reader(HEADER_BODY, "link", "vc")
+_ack = field_reader(HEADER_BODY, "link", "ack")
+_control_seq = field_reader(HEADER_BODY, "message", "control", "seq")
+_set_kind = field_writer(HEADER_BODY, "link", "kind")
+_set_ack = field_writer(HEADER_BODY, "link", "ack")
+_set_control_seq = field_writer(HEADER_BODY, "message", "control", "seq")
+_credit_fields = [(field_reader(HEADER_BODY, "message", "control", "credits", vc),
+                   field_writer(HEADER_BODY, "message", "control", "credits", vc))
+                  for vc in range(4)]
 
 
 @dataclass
@@ -115,7 +129,7 @@ class LinkEnd:
 
     def offer(self, packet: Packet) -> None:
         """Queue a packet for sending on its header's virtual channel."""
-        vc = packet.fields.link.vc
+        vc = _vc(packet.header)
         if vc >= self.params.virtual_channels:
             raise ValueError(f"packet on VC {vc}, the link has {self.params.virtual_channels}")
         self.queues[vc].append(packet)
@@ -182,7 +196,7 @@ class LinkEnd:
             self.timer = 0
         self.replay.append((seq, packet))
         self.replay_flits += packet.flits
-        vc = packet.fields.link.vc
+        vc = _vc(packet.header)
         self.consumed[vc] = (self.consumed[vc] + packet.flits) % _CREDIT_MODULUS
         self.counters.packets_sent += 1
         return self._packet(packet, seq, ack)
@@ -218,11 +232,9 @@ class LinkEnd:
 
     def _control(self, kind: FlitKind, ack: int, seq: int) -> int:
         self.reported = list(self.freed)
-        header = pack(HEADER_BODY, {
-            "link": {"kind": kind, "ack": ack},
-            "message": {"control": {"seq": seq, "credits": list(self.freed)
-                                    + [0] * (4 - len(self.freed))}},
-        })
+        header = _set_control_seq(_set_ack(_set_kind(0, kind.value), ack), seq)
+        for (_, write), freed in zip(_credit_fields, self.freed, strict=False):
+            header = write(header, freed)
         flit = with_crc(header, header_crc(self.params, self.covered, header))
         self.covered = []
         return flit
@@ -277,11 +289,11 @@ class LinkEnd:
             if self.pending is not None:
                 self.collecting.append(flit)
             return
-        kind = unpack(HEADER_BODY, flit & ((1 << HEADER_BODY.size) - 1)).link.kind
-        if kind == FlitKind.REPLAY:
+        kind = _kind(flit)
+        if kind == _REPLAY:
             good = self._is_replay(flit)
         else:
-            seq = self.incoming_seq if kind == FlitKind.PACKET else 0
+            seq = self.incoming_seq if kind == _PACKET else 0
             good = crc_field(flit) == header_crc(p, self.rx_covered, flit, seq)
         if not good:
             self.counters.crc_errors += 1
@@ -293,36 +305,34 @@ class LinkEnd:
         self._header(flit)
 
     def _is_replay(self, flit: int) -> bool:
-        body = unpack(HEADER_BODY, flit & ((1 << HEADER_BODY.size) - 1))
-        return body.link.kind == FlitKind.REPLAY and crc_field(flit) == header_crc(
-            self.params, [], flit)
+        return _kind(flit) == _REPLAY and crc_field(flit) == header_crc(self.params, [], flit)
 
     def _header(self, flit: int) -> None:
         """A header that passed its check."""
-        header = flit & ((1 << HEADER_BODY.size) - 1)
-        body = unpack(HEADER_BODY, header)
-        kind = body.link.kind
+        header = flit & _BODY_MASK
+        kind = _kind(header)
         self.rx_covered = []
-        if kind == FlitKind.REPLAY:
+        if kind == _REPLAY:
             self.pending = None  # its payload is not covered by this header
         elif self.pending is not None:
             self._deliver(*self.pending, tuple(self.collecting))
             self.pending = None
-        self.inbox.far_ack = body.link.ack
-        if kind != FlitKind.PACKET:
-            self.inbox.far_freed = list(body.message.control.credits)[:self.params.virtual_channels]
-            if kind == FlitKind.REPLAY:
-                self.incoming_seq = body.message.control.seq
-            if kind == FlitKind.NAK:
+        self.inbox.far_ack = _ack(header)
+        if kind != _PACKET:
+            self.inbox.far_freed = [read(header) for read, _ in
+                                    _credit_fields[:self.params.virtual_channels]]
+            if kind == _REPLAY:
+                self.incoming_seq = _control_seq(header)
+            if kind == _NAK:
                 self.inbox.far_nak = True
             return
-        self.remaining = body.link.length
+        self.remaining = _length(header)
         seq, self.incoming_seq = self.incoming_seq, (self.incoming_seq + 1) % self._modulus
         if seq != self.expected:
             self.counters.duplicates_dropped += 1
             return
-        vc = body.link.vc
-        if body.link.length == 0:
+        vc = _vc(header)
+        if self.remaining == 0:
             self._deliver(header, vc, ())
         else:
             self.pending = (header, vc)

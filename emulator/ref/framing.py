@@ -14,16 +14,31 @@ The rules, which the RTL framer and deframer follow cycle for cycle:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hdl.layouts import FLIT_BITS, HEADER_BODY, HEADER_FLIT, FlitKind, field_slice, pack, unpack
+from hdl.layouts import (
+    FLIT_BITS,
+    HEADER_BODY,
+    HEADER_FLIT,
+    FlitKind,
+    field_reader,
+    field_slice,
+    pack,
+    unpack,
+)
 from hdl.params import LinkParams
+
+from .crc import TableCrc
 
 _CRC_OFFSET, _CRC_BITS = field_slice(HEADER_FLIT, "crc")
 _BODY_MASK = (1 << _CRC_OFFSET) - 1
 _FLIT_MASK = (1 << FLIT_BITS) - 1
+
+_length = field_reader(HEADER_BODY, "link", "length")
+_kind = field_reader(HEADER_BODY, "link", "kind")
 
 #: The header of an IDLE control flit, as framers send it.
 IDLE_HEADER = pack(HEADER_BODY, {"link": {"kind": FlitKind.IDLE}})
@@ -47,7 +62,7 @@ class Packet:
     def __post_init__(self) -> None:
         if self.header >> HEADER_BODY.size:
             raise ValueError(f"header {self.header:#x} is wider than {HEADER_BODY.size} bits")
-        if self.length != len(self.payload):
+        if _length(self.header) != len(self.payload):
             raise ValueError(f"header says {self.length} payload flits, "
                              f"{len(self.payload)} given")
         for flit in self.payload:
@@ -61,7 +76,7 @@ class Packet:
 
     @property
     def length(self) -> int:
-        return self.fields.link.length
+        return _length(self.header)
 
     @property
     def flits(self) -> int:
@@ -83,7 +98,12 @@ def header_crc(params: LinkParams, covered: Sequence[int], header: int, seq: int
     protects a packet's implicit sequence number this way without sending it. Framing alone
     uses 0.
     """
-    return params.crc.compute([*covered, (header & _BODY_MASK) | seq << _CRC_OFFSET])
+    return _table_crc(params).compute([*covered, (header & _BODY_MASK) | seq << _CRC_OFFSET])
+
+
+@functools.cache
+def _table_crc(params: LinkParams) -> TableCrc:
+    return TableCrc(params.crc)
 
 
 def crc_field(flit: int) -> int:
@@ -130,8 +150,7 @@ class Deframer:
             if self._pending is not None:
                 self._collecting.append(flit)
             return
-        body = unpack(HEADER_BODY, flit & _BODY_MASK)
-        self._remaining = body.link.length
+        self._remaining = _length(flit)
         good = crc_field(flit) == header_crc(self.params, self._covered, flit)
         self._covered = []
         if not good:
@@ -142,9 +161,9 @@ class Deframer:
             self.delivered.append(Packet(self._pending, tuple(self._collecting)))
         self._pending = None
         self._collecting = []
-        if body.link.kind != FlitKind.PACKET:
+        if _kind(flit) != FlitKind.PACKET.value:
             return
-        if body.link.length == 0:
+        if self._remaining == 0:
             self.delivered.append(Packet(flit & _BODY_MASK))
         else:
             self._pending = flit & _BODY_MASK

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from hdl.layouts import HEADER_BODY, field_slice
+from hdl.layouts import HEADER_BODY, field_reader, field_slice
 
 from .framing import Packet
 
@@ -18,6 +18,9 @@ _LINK_OWNED = 0
 for _name in ("ack", "credit_vc", "credit"):
     _offset, _width = field_slice(HEADER_BODY, "link", _name)
     _LINK_OWNED |= ((1 << _width) - 1) << _offset
+
+
+_vc = field_reader(HEADER_BODY, "link", "vc")
 
 
 def delivered_form(packet: Packet) -> Packet:
@@ -33,7 +36,7 @@ class LinkReference:
         self.delivered = 0
 
     def offer(self, packet: Packet) -> None:
-        self.expected[packet.fields.link.vc].append(delivered_form(packet))
+        self.expected[_vc(packet.header)].append(delivered_form(packet))
 
     def check(self, packet: Packet, vc: int) -> None:
         """Raise ``AssertionError`` unless ``packet`` is the next one expected on ``vc``."""

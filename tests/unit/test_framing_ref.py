@@ -102,3 +102,13 @@ def test_packet_refuses_inconsistent_length() -> None:
     good = Packet.build([7])
     with pytest.raises(ValueError, match="header says 1 payload flits, 0 given"):
         Packet(good.header, ())
+
+
+def test_table_crc_equals_the_parameter_objects_crc() -> None:
+    from emulator.ref.crc import TableCrc
+
+    rng = random.Random(6)
+    table = TableCrc(LINK.crc)
+    for _ in range(300):
+        words = [rng.getrandbits(FLIT_BITS) for _ in range(rng.randint(0, 18))]
+        assert table.compute(words) == LINK.crc.compute(words)

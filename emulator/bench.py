@@ -2,6 +2,9 @@
 
 * ``framing``: the framer and deframer RTL (Amaranth's simulator) on random packets with no
   back-pressure: flits per cycle sustained, against the ideal of one.
+* ``link``: the reliable link cycle model (:mod:`emulator.cycle.link_bench`): 100,000 packets
+  per error scenario checked against the reference, goodput against flit error rate and wire
+  latency (``link.json``, ``link_goodput.png``).
 * ``tile``: the NeuronCore emulator (:mod:`emulator.tile.bench`).
 """
 
@@ -46,8 +49,28 @@ def bench_framing(quick: bool) -> dict:
     return figures
 
 
+def bench_link(quick: bool) -> dict:
+    from .cycle import link_bench
+
+    link = preset("small").link
+    console.print(f"link: integrity, {2_000 if quick else 100_000:,} packets per scenario "
+                  "(a to b) plus a quarter as many back")
+    figures = {"params": {"pipeline_latency_cycles": link.pipeline_latency_cycles,
+                          "round_trip_cycles": link.round_trip_cycles,
+                          "credits_per_vc": link.credit_pool_flits,
+                          "replay_buffer_flits": link.replay_buffer_depth,
+                          "ack_timeout": link.ack_timeout},
+               "integrity": link_bench.integrity(link, 2_000 if quick else 100_000,
+                                                 console.print)}
+    console.print("link: goodput of 256-byte writes, one direction saturated")
+    figures["goodput"] = link_bench.sweep(link, 300 if quick else 3_000, console.print)
+    link_bench.plot(figures, OUT / "link_goodput.png")
+    console.print(f"link: wrote {OUT / 'link.json'} and {OUT / 'link_goodput.png'}")
+    return figures
+
+
 def main(which: list[str], quick: bool = False) -> int:
-    known = ("framing", "tile")
+    known = ("framing", "link", "tile")
     which = which or list(known)
     for name in which:
         if name not in known:
@@ -60,6 +83,8 @@ def main(which: list[str], quick: bool = False) -> int:
         figures = bench_framing(quick)
         (OUT / "framing.json").write_text(json.dumps(figures, indent=2) + "\n")
         status |= 0 if figures["matches_reference"] else 1
+    if "link" in which:
+        (OUT / "link.json").write_text(json.dumps(bench_link(quick), indent=2) + "\n")
     if "tile" in which:
         from .tile import bench as tile_bench
 

@@ -76,14 +76,16 @@ class LinkHarness:
 
         ``pause`` is the probability that a consumer holds off on a VC in a cycle. Raises
         :class:`LinkStalled` if nothing is delivered for ``max_idle_cycles`` (default: ten
-        time-outs).
+        time-outs, plus every cycle the channels are down).
         """
         for packet in packets_a:
             self.offer("a", packet)
         for packet in packets_b:
             self.offer("b", packet)
         total = len(packets_a) + len(packets_b)
-        limit = max_idle_cycles or 10 * self.params.ack_timeout + 1000
+        down = sum(length for channel in (self.a_to_b, self.b_to_a)
+                   for _, length in channel.errors.down)
+        limit = max_idle_cycles or 10 * self.params.ack_timeout + 1000 + down
         vcs = self.params.virtual_channels
         delivered = payload = idle = 0
         kept: list[tuple[str, Delivery]] = []

@@ -63,6 +63,11 @@ def print_spec(system: SystemParams) -> None:
         ("link clock", f"{system.link.clock_hz / 1e9:g} GHz, {system.link.flit_bits}-bit flits"),
         ("link bandwidth", (f"{_bytes_per_second(system.link.bandwidth_per_direction)} "
                            "per direction")),
+        ("link round trip", (f"{system.link.round_trip_cycles} cycles "
+                            f"(wire {system.link.pipeline_latency_cycles} each way)")),
+        ("link buffers", (f"{system.link.credit_pool_flits} credits per VC, replay buffer "
+                         f"{system.link.replay_buffer_depth} flits, ack time-out "
+                         f"{system.link.ack_timeout} cycles")),
         ("bandwidth per endpoint", (f"{_bytes_per_second(system.bandwidth_per_endpoint)} "
                                    "bidirectional")),
         ("bandwidth per switch chip", _bytes_per_second(system.bandwidth_per_switch_chip)),
@@ -73,6 +78,8 @@ def print_spec(system: SystemParams) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    for warning in system.link.warnings():
+        console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 def command_spec(args: argparse.Namespace) -> int:

@@ -101,3 +101,23 @@ def test_malformed_config_files(tmp_path, text: str, message: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+def test_link_sizes_follow_the_round_trip() -> None:
+    near, far = LinkParams(pipeline_latency_cycles=4), LinkParams(pipeline_latency_cycles=200)
+    assert far.round_trip_cycles - near.round_trip_cycles == 2 * (200 - 4)
+    for link in (near, far):
+        assert link.credit_pool_flits >= link.credit_round_trip_cycles
+        assert link.replay_buffer_depth >= link.round_trip_cycles + 18
+        assert link.replay_buffer_depth & (link.replay_buffer_depth - 1) == 0
+        assert link.ack_timeout > link.round_trip_cycles
+        assert link.warnings() == []
+
+
+def test_undersized_link_buffers_warned_or_refused() -> None:
+    (warning,) = LinkParams(credits_per_vc=30).warnings()
+    assert "at most 34% of the link rate" in warning
+    with pytest.raises(ConfigError, match="could never be sent"):
+        LinkParams(credits_per_vc=10)
+    with pytest.raises(ConfigError, match="power of two"):
+        LinkParams(replay_buffer_flits=100)

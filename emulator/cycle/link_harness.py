@@ -55,9 +55,10 @@ class LinkHarness:
             self.to_a.offer(packet)
 
     def step(self, ready_a: list[bool], ready_b: list[bool]) -> list[tuple[str, Delivery]]:
+        # Every part reads what was committed at the last edge, as the RTL does: the
+        # transmitters what their receivers recorded, the consumers what the receive buffers
+        # held before this cycle's flits arrived.
         flit_a, flit_b = self.a.transmit(), self.b.transmit()
-        self.b.receive(self.a_to_b.step(self.cycle, flit_a))
-        self.a.receive(self.b_to_a.step(self.cycle, flit_b))
         done = []
         for delivery in self.b.drain(self.cycle, ready_b):
             self.to_b.check(delivery.packet, delivery.vc)
@@ -65,6 +66,8 @@ class LinkHarness:
         for delivery in self.a.drain(self.cycle, ready_a):
             self.to_a.check(delivery.packet, delivery.vc)
             done.append(("a", delivery))
+        self.b.receive(self.a_to_b.step(self.cycle, flit_a))
+        self.a.receive(self.b_to_a.step(self.cycle, flit_b))
         self.cycle += 1
         return done
 

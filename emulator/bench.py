@@ -5,6 +5,9 @@
 * ``link``: the reliable link cycle model (:mod:`emulator.cycle.link_bench`): 100,000 packets
   per error scenario checked against the reference, goodput against flit error rate and wire
   latency (``link.json``, ``link_goodput.png``).
+* ``switch``: the switch cycle model (:mod:`emulator.cycle.switch_bench`): latency against
+  offered load for uniform, permutation and hot-spot traffic at k = 8, 16 and 64, saturation
+  throughput, and the model's speed (``switch.json``, ``switch_latency.png``).
 * ``tile``: the NeuronCore emulator (:mod:`emulator.tile.bench`).
 """
 
@@ -69,8 +72,19 @@ def bench_link(quick: bool) -> dict:
     return figures
 
 
+def bench_switch(quick: bool) -> dict:
+    from .cycle import switch_bench
+
+    console.print("switch: latency against load, saturation throughput (cycle model)")
+    results = [switch_bench.sweep(ports, console.print, quick) for ports in (8, 16, 64)]
+    switch_bench.plot(results, OUT / "switch_latency.png")
+    figures = {"sweeps": results, "speed": switch_bench.speed(console.print)}
+    console.print(f"switch: wrote {OUT / 'switch.json'} and {OUT / 'switch_latency.png'}")
+    return figures
+
+
 def main(which: list[str], quick: bool = False) -> int:
-    known = ("framing", "link", "tile")
+    known = ("framing", "link", "switch", "tile")
     which = which or list(known)
     for name in which:
         if name not in known:
@@ -85,6 +99,8 @@ def main(which: list[str], quick: bool = False) -> int:
         status |= 0 if figures["matches_reference"] else 1
     if "link" in which:
         (OUT / "link.json").write_text(json.dumps(bench_link(quick), indent=2) + "\n")
+    if "switch" in which:
+        (OUT / "switch.json").write_text(json.dumps(bench_switch(quick), indent=2) + "\n")
     if "tile" in which:
         from .tile import bench as tile_bench
 

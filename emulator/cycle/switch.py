@@ -121,6 +121,8 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
     flits = 0
     request = np.zeros((k, k), dtype=np.bool_)
     grant = np.full(k, -1, dtype=np.int64)
+    granted = np.zeros(k, dtype=np.bool_)
+    column = np.zeros(k, dtype=np.int64)  # requests to output j this cycle
     match_in = np.full(k, -1, dtype=np.int64)
     match_out = np.full(k, -1, dtype=np.int64)
 
@@ -174,6 +176,8 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
             match_in[i] = -1
             match_out[i] = -1
         any_request = False
+        for j in range(k):
+            column[j] = 0
         for i in range(k):
             for j in range(k):
                 request[i, j] = False
@@ -187,20 +191,28 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
                         p = voq_packet[i, j, v, voq_head[i, j, v]]
                         if ready_at[p] <= t and out_credit[j, v] >= length[p]:
                             request[i, j] = True
+                            column[j] += 1
                             any_request = True
                             break
         for iteration in range(iterations if any_request else 0):
+            granted_any = False
+            for i in range(k):
+                granted[i] = False
             for j in range(k):
                 grant[j] = -1
-                if match_out[j] >= 0:
+                if match_out[j] >= 0 or column[j] == 0:
                     continue
                 for offset in range(k):
                     i = (grant_pointer[j] + offset) % k
                     if match_in[i] < 0 and request[i, j]:
                         grant[j] = i
+                        granted[i] = True
+                        granted_any = True
                         break
+            if not granted_any:
+                break
             for i in range(k):
-                if match_in[i] >= 0:
+                if match_in[i] >= 0 or not granted[i]:
                     continue
                 for offset in range(k):
                     j = (accept_pointer[i] + offset) % k

@@ -117,13 +117,31 @@ def command_run(args: argparse.Namespace) -> int:
 
     result = simulate_framing(system.link, packets, seed=args.seed, pause_probability=args.pause,
                               waveform=waveform, progress=progress)
-    verdict = "[green]match[/green]" if result.matches_reference else "[red]MISMATCH[/red]"
+    verdict = _verdict(result.matches_reference)
     console.print(f"Delivered {result.packets_delivered}/{result.packets_sent} packets "
                   f"({result.flits_sent} flits) in {result.cycles} cycles: "
                   f"{result.flits_per_cycle:.3f} flits/cycle; CRC errors {result.crc_errors}; "
                   f"reference model: {verdict}")
     console.print(f"Waveform: {result.waveform} (open with: gtkwave {result.gtkw})")
-    return 0 if result.matches_reference and result.crc_errors == 0 else 1
+
+    from .scenarios.models import reliable_link, switch_chip
+
+    link = reliable_link(system, args.packets * 5, 1e-3, args.seed)
+    console.print(f"Reliable link (cycle model): {link['packets']} packets, half each way, at "
+                  f"flit error rate 1e-3 in {link['cycles']} cycles, every one checked: "
+                  f"{link['corrupted_flits']} flits corrupted, {link['crc_errors']} CRC errors, "
+                  f"{link['replays']} replays, {link['timeouts']} time-outs")
+    switch = switch_chip(system, 0.7, 2_000, args.seed)
+    console.print(f"Switch chip (cycle model): {switch['ports']} ports, {switch['packets']} "
+                  f"packets at load {switch['load']}: mean latency {switch['mean_latency']:.1f} "
+                  f"cycles, 99th percentile {switch['p99_latency']:.0f}; reference model: "
+                  f"{_verdict(switch['matches_reference'])}")
+    return 0 if (result.matches_reference and result.crc_errors == 0
+                 and switch["matches_reference"]) else 1
+
+
+def _verdict(ok: bool) -> str:
+    return "[green]match[/green]" if ok else "[red]MISMATCH[/red]"
 
 
 def command_export(args: argparse.Namespace) -> int:

@@ -17,6 +17,8 @@ from amaranth.lib import wiring
 from .link.deframer import Deframer
 from .link.framer import Framer
 from .link.framing_loopback import FramingLoopback
+from .link.link_end import LinkEnd
+from .link.link_pair import LinkPair
 from .params import SystemParams
 
 #: Exportable tops, each built from the system parameters.
@@ -24,6 +26,8 @@ TOPS: dict[str, Callable[[SystemParams], wiring.Component]] = {
     "framer": lambda system: Framer(system.link),
     "deframer": lambda system: Deframer(system.link),
     "framing_loopback": lambda system: FramingLoopback(system.link),
+    "link_end": lambda system: LinkEnd(system.link),
+    "link_pair": lambda system: LinkPair(system.link),
 }
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from amaranth import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..layouts import FLIT_BITS
+from .link_signals import WIRE
 
 
 class ChannelDelay(wiring.Component):
@@ -17,7 +18,7 @@ class ChannelDelay(wiring.Component):
     -------
     flit_in : In(FLIT_BITS)
         The flit sent this cycle; every cycle carries one.
-    flit_out : Out(stream.Signature(FLIT_BITS, always_ready=True))
+    flit_out : Out(WIRE)
         The flit sent ``latency`` cycles earlier (none in the first ``latency`` cycles after
         reset), XORed with ``flip``; not valid while ``drop``.
     flip : In(FLIT_BITS)
@@ -32,7 +33,7 @@ class ChannelDelay(wiring.Component):
         self.latency = latency
         super().__init__({
             "flit_in": In(FLIT_BITS),
-            "flit_out": Out(stream.Signature(FLIT_BITS, always_ready=True)),
+            "flit_out": Out(WIRE),
             "flip": In(FLIT_BITS),
             "drop": In(1),
         })

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ..layouts import FLIT_BITS, HEADER_BODY
 from ..params import LinkParams
 from .link_rx import LinkReceiver
-from .link_signals import COUNTER_NAMES, DELIVERED_FLIT, LINK_COUNTERS
+from .link_signals import COUNTER_NAMES, DELIVERED_FLIT, LINK_COUNTERS, WIRE
 from .link_tx import LinkTransmitter
 from .replay_buffer import ReplayBuffer
 
@@ -26,7 +26,7 @@ class LinkEnd(wiring.Component):
         Packets to send, per VC; as ``LinkTransmitter.header_in`` and ``payload_in``.
     flit_out : Out(FLIT_BITS)
         The flit sent this cycle, one every cycle; combinational (see ``LinkTransmitter``).
-    flit_in : In(stream.Signature(FLIT_BITS, always_ready=True))
+    flit_in : In(WIRE)
         What the channel from the far end delivers this cycle, possibly nothing.
     delivered : Out(stream.Signature(DELIVERED_FLIT)).array(virtual_channels)
         Good packets per VC, in order; as ``LinkReceiver.delivered``.
@@ -41,7 +41,7 @@ class LinkEnd(wiring.Component):
             "header_in": In(stream.Signature(HEADER_BODY)).array(vcs),
             "payload_in": In(stream.Signature(FLIT_BITS)).array(vcs),
             "flit_out": Out(FLIT_BITS),
-            "flit_in": In(stream.Signature(FLIT_BITS, always_ready=True)),
+            "flit_in": In(WIRE),
             "delivered": Out(stream.Signature(DELIVERED_FLIT)).array(vcs),
             "counters": Out(LINK_COUNTERS),
         })

@@ -16,6 +16,7 @@ from .link_signals import (
     CREDIT_BITS,
     DELIVERED_FLIT,
     SEQ_BITS,
+    WIRE,
     crc_initial,
     crc_step,
 )
@@ -36,7 +37,7 @@ class LinkReceiver(wiring.Component):
 
     Members
     -------
-    flit : In(stream.Signature(FLIT_BITS, always_ready=True))
+    flit : In(WIRE)
         What the channel delivers this cycle, possibly nothing. Always taken.
     delivered : Out(stream.Signature(DELIVERED_FLIT)).array(virtual_channels)
         Per VC, the flits of good packets in order: the header (link-owned fields zero),
@@ -65,7 +66,7 @@ class LinkReceiver(wiring.Component):
         self.params = params
         vcs = params.virtual_channels
         super().__init__({
-            "flit": In(stream.Signature(FLIT_BITS, always_ready=True)),
+            "flit": In(WIRE),
             "delivered": Out(stream.Signature(DELIVERED_FLIT)).array(vcs),
             "expected": Out(SEQ_BITS),
             "freed": Out(CREDIT_BITS).array(vcs),

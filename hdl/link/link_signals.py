@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 
 from amaranth import Cat, Const, Value
-from amaranth.lib import data
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import Out
 
 from ..layouts import CONTROL_BODY, FLIT_BITS, HEADER_FLIT, LINK_HEADER, field_slice, field_width
 from ..params import LinkParams
@@ -19,6 +20,9 @@ from ..params import LinkParams
 #: link-owned fields zero, zero-extended) first, then the payload flits; ``last`` marks the
 #: final flit of each packet.
 DELIVERED_FLIT = data.StructLayout({"flit": FLIT_BITS, "last": 1})
+
+#: What a wire delivers each cycle: a flit or nothing. There is no ready: a wire cannot wait.
+WIRE = wiring.Signature({"valid": Out(1), "payload": Out(FLIT_BITS)})
 
 #: Names of the software-visible counters, in the order of :data:`LINK_COUNTERS`.
 COUNTER_NAMES = ("packets_sent", "packets_replayed", "replays", "timeouts", "naks_sent",

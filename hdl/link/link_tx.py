@@ -232,7 +232,7 @@ class LinkTransmitter(wiring.Component):
             m.d.comb += [header.eq(stored), header.link.ack.eq(ack), seq_field.eq(cursor_seq_now),
                          is_header.eq(1)]
             m.d.sync += [cursor_seq.eq(cursor_seq_now + 1),
-                         cursor_active.eq(cursor_seq_now + 1 != next_seq),
+                         cursor_active.eq((cursor_seq_now + 1)[:SEQ_BITS] != next_seq),
                          self.packets_replayed.eq(self.packets_replayed + 1),
                          remaining.eq(stored.link.length), from_replay.eq(1),
                          sending_address.eq(replay.start + 1)]

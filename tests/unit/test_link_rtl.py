@@ -71,15 +71,15 @@ def run_lockstep(link: LinkParams, seed: int, packets: int, errors: ChannelError
     return lockstep
 
 
-def test_lockstep_error_free() -> None:
-    lockstep = run_lockstep(LINK, 1, 60, None)
+def test_lockstep_error_free_past_a_sequence_wrap() -> None:
+    lockstep = run_lockstep(LINK, 1, LINK.sequence_modulus + 20, None, max_length=1)
     assert lockstep.harness.a.counters.replays == 0
 
 
 @pytest.mark.parametrize("seed", [2, 3])
 def test_lockstep_with_errors_drops_and_back_pressure(seed: int) -> None:
     errors = ChannelErrors(flit_error_rate=0.02, burst_bits=3, drop_rate=0.01)
-    lockstep = run_lockstep(LINK, seed, 80, errors, pause=0.5)
+    lockstep = run_lockstep(LINK, seed, 150, errors, max_length=1, pause=0.5)
     counters = lockstep.harness.a.counters
     assert counters.crc_errors + lockstep.harness.b.counters.crc_errors > 0
     assert counters.replays + lockstep.harness.b.counters.replays > 0

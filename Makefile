@@ -8,13 +8,16 @@ JOBS   ?= 2
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup run test test-unit sim verilog lint waves bench clean
+SEEDS  ?= 1 2 3
+
+.PHONY: help setup run test test-unit sim regress verilog lint waves bench clean
 
 help:
 	@echo "make setup    install Icarus (Debian) and the Python environment in $(VENV)"
 	@echo "make run      the default scenario (PRESET=$(PRESET)): spec + framing simulation"
 	@echo "make test     every test: unit tests and cocotb tests on Icarus and Verilator"
 	@echo "make sim      cocotb tests on one simulator: SIM=icarus|verilator"
+	@echo "make regress  cocotb tests for each of SEEDS='$(SEEDS)' with PACKETS=5000"
 	@echo "make verilog  export Verilog + parameter JSON to build/verilog/PRESET"
 	@echo "make lint     ruff, and verilator --lint-only -Wall on the exported Verilog"
 	@echo "make waves    run the framing loopback with WAVES=1 and print the waveform paths"
@@ -43,6 +46,12 @@ test-unit: $(STAMP)
 
 sim: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) tests/sim -k $(SIM)
+
+regress: $(STAMP)
+	@for seed in $(SEEDS); do \
+		echo "== seed $$seed"; \
+		SEED=$$seed PACKETS=5000 $(BIN)/python -m pytest -n $(JOBS) -q tests/sim || exit 1; \
+	done
 
 verilog: $(STAMP)
 	$(BIN)/fusion-emu export --preset $(PRESET)

@@ -49,15 +49,17 @@ class LinkLockstep:
 
     def __init__(self, params: LinkParams, rng: random.Random, packets_a: Sequence[Packet],
                  packets_b: Sequence[Packet], errors: ChannelErrors | None = None,
-                 offer_probability: float = 0.4, pause: float = 0.3) -> None:
+                 offer_probability: float = 0.4, pause: float = 0.3,
+                 errors_back: ChannelErrors | None = None) -> None:
         self.params = params
         self.rng = rng
         self.offer_probability = offer_probability
         self.pause = pause
-        harness = LinkHarness(params, errors, errors, seed=rng.getrandbits(32))
+        back = errors if errors_back is None else errors_back
+        harness = LinkHarness(params, errors, back, seed=rng.getrandbits(32))
         latency = params.pipeline_latency_cycles
         harness.a_to_b = RecordingChannel(latency, errors, harness.a_to_b.rng)
-        harness.b_to_a = RecordingChannel(latency, errors, harness.b_to_a.rng)
+        harness.b_to_a = RecordingChannel(latency, back, harness.b_to_a.rng)
         self.harness = harness
         vcs = params.virtual_channels
         self.unoffered = {"a": deque(packets_a), "b": deque(packets_b)}
@@ -69,7 +71,8 @@ class LinkLockstep:
         self.total = len(packets_a) + len(packets_b)
         self.delivered = 0
         self.idle = 0
-        self.stall_limit = 10 * params.ack_timeout + 1000
+        down = sum(length for wire in (errors, back) if wire for _, length in wire.down)
+        self.stall_limit = 10 * params.ack_timeout + 1000 + down
 
     @property
     def done(self) -> bool:

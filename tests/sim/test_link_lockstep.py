@@ -4,8 +4,10 @@ Two link ends joined by two damaged wires (``link_pair``) and the cycle model ta
 stimulus: packets offered both ways at random times, random consumer back-pressure, bit errors,
 lost flits and a link outage drawn by ``emulator.cycle.channel``. Every flit sent, every packet
 delivered and its cycle, and at the end every counter must be the model's
-(``testbench.link_lockstep``). ``PACKETS`` sets the packets per run on Verilator (both ways
-together); Icarus, slower on the CRC logic, runs a quarter of them.
+(``testbench.link_lockstep``), and the model checks every delivery against
+``emulator.ref.link``. One run per scenario: no errors, flit error rates 1e-6, 1e-4 and 1e-3
+(with bursts, dropped flits and an outage), lost acknowledgements (damage on the way back only)
+and a heavy mix. ``PACKETS`` sets the packets per scenario (both ways together).
 """
 
 from __future__ import annotations
@@ -29,21 +31,34 @@ from testbench.runner import params_in_test, run_cocotb
 from testbench.stimulus import random_packet
 
 PACKETS = int(os.environ.get("PACKETS", 5000))
+
+#: Scenario name -> (damage a to b, damage b to a).
+SCENARIOS = {
+    "no_errors": (None, None),
+    "flit_error_rate_1e-6": (ChannelErrors(1e-6), ChannelErrors(1e-6)),
+    "flit_error_rate_1e-4": (ChannelErrors(1e-4), ChannelErrors(1e-4)),
+    "flit_error_rate_1e-3_bursts_drops_outage": (
+        ChannelErrors(1e-3, burst_bits=4, drop_rate=1e-4, down=[(2_000, 300)]),
+        ChannelErrors(1e-3, burst_bits=4, drop_rate=1e-4, down=[(5_000, 300)])),
+    "lost_acknowledgements": (None, ChannelErrors(2e-2, drop_rate=1e-2)),
+    "heavy": (ChannelErrors(5e-3, burst_bits=2, drop_rate=2e-3, down=[(300, 150)]),
+              ChannelErrors(5e-3, burst_bits=2, drop_rate=2e-3, down=[(300, 150)])),
+}
 #: Payload flits per packet: short packets make many headers, acks and credit returns.
 MAX_LENGTH = 3
 
 
 @cocotb.test()
-async def lockstep_with_errors_and_back_pressure(dut) -> None:
+@cocotb.parametrize(scenario=list(SCENARIOS))
+async def lockstep_with_errors_and_back_pressure(dut, scenario: str) -> None:
     link = params_in_test().link
-    rng = random.Random(cocotb.RANDOM_SEED)
-    packets = PACKETS if cocotb.SIM_NAME.lower().startswith("verilator") else PACKETS // 4
-    half = packets // 2
+    rng = random.Random(f"{cocotb.RANDOM_SEED}-{scenario}")
+    half = PACKETS // 2
     stimulus = [random_packet(rng, link, rng.randint(0, MAX_LENGTH)) for _ in range(2 * half)]
-    errors = ChannelErrors(flit_error_rate=5e-3, burst_bits=2, drop_rate=2e-3,
-                           down=[(300, 150)])
+    forward, back = SCENARIOS[scenario]
     # Consumers slower than the link: receive buffers fill and credits run out.
-    lockstep = LinkLockstep(link, rng, stimulus[:half], stimulus[half:], errors, pause=0.6)
+    lockstep = LinkLockstep(link, rng, stimulus[:half], stimulus[half:], forward, pause=0.6,
+                            errors_back=back)
 
     written: dict[str, int] = {}
     handles = {}
@@ -75,10 +90,14 @@ async def lockstep_with_errors_and_back_pressure(dut) -> None:
     await ReadOnly()  # the counters as the last edge left them
     counters = lockstep.check_counters(read)
     seconds = time.monotonic() - started
-    dut._log.info("%d packets in %d cycles, %.0f cycles/s; counters a %s; b %s",
+    dut._log.info("%s: %d packets in %d cycles, %.0f cycles/s; counters a %s; b %s", scenario,
                   lockstep.total, lockstep.cycle, lockstep.cycle / seconds,
                   counters["a"], counters["b"])
-    assert sum(counters[end]["replays"] for end in counters) > 0, "errors never caused a replay"
+    replays = sum(counters[end]["replays"] for end in counters)
+    if scenario == "no_errors":
+        assert replays == 0, "replays without errors"
+    elif scenario != "flit_error_rate_1e-6":  # at 1e-6 a run of this size may see no error
+        assert replays > 0, "errors never caused a replay"
 
 
 @pytest.mark.sim

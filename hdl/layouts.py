@@ -96,6 +96,13 @@ CRC_BITS = 25
 
 HEADER_FLIT = data.StructLayout({"body": HEADER_BODY, "crc": CRC_BITS})
 
+#: What the reliable link layer puts in the CRC field's place when it computes a header's CRC
+#: (nothing of it is sent): the packet's own sequence number (PACKET headers) and that of the
+#: last PACKET sent before this header, whose payload this header covers. A header that follows
+#: lost flits can then prove neither a packet nor payload that is not the one expected. A
+#: REPLAY header uses zero, so a receiver that lost its place can check it.
+CRC_TAG = data.StructLayout({"seq": 7, "covered_seq": 7, "reserved": CRC_BITS - 14})
+
 #: Optional flit after the header: address bits above the header's 40.
 ADDRESS_EXTENSION_FLIT = data.StructLayout({"address_high": 24, "reserved": 104})
 
@@ -115,6 +122,8 @@ def _check_sizes() -> None:
     assert HEADER_FLIT.size == FLIT_BITS, HEADER_FLIT.size
     assert TRANSACTION_HEADER.size == CONTROL_BODY.size == 83
     assert LINK_HEADER.size == 20
+    assert CRC_TAG.size == CRC_BITS
+    assert field_width(CRC_TAG, "seq") == field_width(LINK_HEADER, "ack")
     assert ADDRESS_EXTENSION_FLIT.size == BYTE_ENABLE_FLIT.size == FLIT_BITS
     assert 1 << field_width(LINK_HEADER, "length") > MAX_PAYLOAD_FLITS
     assert 1 << field_width(TRANSACTION_HEADER, "byte_count") > MAX_DATA_BYTES

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from hdl.layouts import HEADER_BODY, FlitKind, field_reader, field_slice, field_writer
+from hdl.layouts import CRC_TAG, HEADER_BODY, FlitKind, field_reader, field_slice, field_writer
 from hdl.params import LinkParams
 
 from ..ref.framing import Packet, crc_field, header_crc, with_crc
@@ -43,6 +43,15 @@ _control_seq = field_reader(HEADER_BODY, "message", "control", "seq")
 _set_kind = field_writer(HEADER_BODY, "link", "kind")
 _set_ack = field_writer(HEADER_BODY, "link", "ack")
 _set_control_seq = field_writer(HEADER_BODY, "message", "control", "seq")
+_tag_seq = field_writer(CRC_TAG, "seq")
+_tag_covered = field_writer(CRC_TAG, "covered_seq")
+
+
+def crc_tag(seq: int, covered_seq: int) -> int:
+    """The CRC tag (``layouts.CRC_TAG``) of a header."""
+    return _tag_covered(_tag_seq(0, seq), covered_seq)
+
+
 _credit_fields = [(field_reader(HEADER_BODY, "message", "control", "credits", vc),
                    field_writer(HEADER_BODY, "message", "control", "credits", vc))
                   for vc in range(4)]
@@ -108,9 +117,11 @@ class LinkEnd:
         self.timer = 0
         self.round_robin = 0
         self.reported = [0] * vcs
+        self.last_sent_seq = modulus - 1  # sequence number of the last PACKET header sent
         # Receive side.
         self.expected = 0  # next sequence number to accept
         self.incoming_seq = 0  # sequence number of the next PACKET header on the wire
+        self.last_seq = modulus - 1  # sequence number of the last PACKET header taken
         self.resyncing = False
         self.rx_covered: list[int] = []
         self.remaining = 0
@@ -172,7 +183,9 @@ class LinkEnd:
             self.replay_cursor = 0 if self.replay else None
             first = self.replay[0][0] if self.replay else self.next_seq
             self.covered = []  # a REPLAY header's CRC covers only itself
-            return self._control(FlitKind.REPLAY, ack, first)
+            flit = self._control(FlitKind.REPLAY, ack, first)
+            self.last_sent_seq = (first - 1) % self._modulus
+            return flit
         if self.nak_wanted:
             self.nak_wanted = False
             self.counters.naks_sent += 1
@@ -225,7 +238,9 @@ class LinkEnd:
 
     def _packet(self, packet: Packet, seq: int, ack: int) -> int:
         header = _with_ack(delivered_form(packet).header, ack)
-        flit = with_crc(header, header_crc(self.params, self.covered, header, seq))
+        tag = crc_tag(seq, self.last_sent_seq)
+        flit = with_crc(header, header_crc(self.params, self.covered, header, tag))
+        self.last_sent_seq = seq
         self.covered = []
         self.sending.extend(packet.payload)
         return flit
@@ -235,7 +250,8 @@ class LinkEnd:
         header = _set_control_seq(_set_ack(_set_kind(0, kind.value), ack), seq)
         for (_, write), freed in zip(_credit_fields, self.freed, strict=False):
             header = write(header, freed)
-        flit = with_crc(header, header_crc(self.params, self.covered, header))
+        tag = 0 if kind == FlitKind.REPLAY else crc_tag(0, self.last_sent_seq)
+        flit = with_crc(header, header_crc(self.params, self.covered, header, tag))
         self.covered = []
         return flit
 
@@ -293,8 +309,8 @@ class LinkEnd:
         if kind == _REPLAY:
             good = self._is_replay(flit)
         else:
-            seq = self.incoming_seq if kind == _PACKET else 0
-            good = crc_field(flit) == header_crc(p, self.rx_covered, flit, seq)
+            tag = crc_tag(self.incoming_seq if kind == _PACKET else 0, self.last_seq)
+            good = crc_field(flit) == header_crc(p, self.rx_covered, flit, tag)
         if not good:
             self.counters.crc_errors += 1
             self.pending = None
@@ -323,11 +339,13 @@ class LinkEnd:
                                     _credit_fields[:self.params.virtual_channels]]
             if kind == _REPLAY:
                 self.incoming_seq = _control_seq(header)
+                self.last_seq = (self.incoming_seq - 1) % self._modulus
             if kind == _NAK:
                 self.inbox.far_nak = True
             return
         self.remaining = _length(header)
         seq, self.incoming_seq = self.incoming_seq, (self.incoming_seq + 1) % self._modulus
+        self.last_seq = seq
         if seq != self.expected:
             self.counters.duplicates_dropped += 1
             return

@@ -91,14 +91,14 @@ class Packet:
         return cls(header, tuple(payload))
 
 
-def header_crc(params: LinkParams, covered: Sequence[int], header: int, seq: int = 0) -> int:
+def header_crc(params: LinkParams, covered: Sequence[int], header: int, tag: int = 0) -> int:
     """CRC of a header flit over the payload flits it covers and its own body.
 
-    The header enters the CRC with ``seq`` in place of its CRC field: the reliable link layer
-    protects a packet's implicit sequence number this way without sending it. Framing alone
-    uses 0.
+    The header enters the CRC with ``tag`` in place of its CRC field: the reliable link layer
+    protects implicit sequence numbers this way without sending them (``layouts.CRC_TAG``).
+    Framing alone uses 0.
     """
-    return _table_crc(params).compute([*covered, (header & _BODY_MASK) | seq << _CRC_OFFSET])
+    return _table_crc(params).compute([*covered, (header & _BODY_MASK) | tag << _CRC_OFFSET])
 
 
 @functools.cache

@@ -6,7 +6,15 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..layouts import FLIT_BITS, HEADER_BODY, HEADER_FLIT, MAX_PAYLOAD_FLITS, FlitKind, field_slice
+from ..layouts import (
+    CRC_TAG,
+    FLIT_BITS,
+    HEADER_BODY,
+    HEADER_FLIT,
+    MAX_PAYLOAD_FLITS,
+    FlitKind,
+    field_slice,
+)
 from ..params import LinkParams, _next_power_of_two
 from .commit_fifo import CommitFifo
 from .link_signals import (
@@ -98,6 +106,7 @@ class LinkReceiver(wiring.Component):
         remaining = Signal(range(MAX_PAYLOAD_FLITS + 1))
         covered_crc = Signal(CRC_BITS, init=crc_initial(p).value)
         incoming_seq = Signal(SEQ_BITS)  # of the next PACKET header on the wire
+        last_seq = Signal(SEQ_BITS, init=p.sequence_modulus - 1)  # of the last PACKET taken
         pending = Signal()  # a packet accepted, its payload not yet proven
         pending_vc = Signal(range(vcs))
         nak_timer = Signal(range(p.ack_timeout + 1))
@@ -121,12 +130,15 @@ class LinkReceiver(wiring.Component):
             crc_out.eq(crc_step(p, state_in, word)),
             good.eq(crc_out == flit.crc),
         ]
+        tag = CRC_TAG(Signal(CRC_BITS))
+        m.d.comb += tag.covered_seq.eq(last_seq)
+        with m.If(is_packet):
+            m.d.comb += tag.seq.eq(incoming_seq)
         with m.If(~at_payload):
-            m.d.comb += word[CRC_OFFSET:CRC_OFFSET + CRC_BITS].eq(0)
+            m.d.comb += word[CRC_OFFSET:CRC_OFFSET + CRC_BITS].eq(tag.as_value())
             with m.If(resyncing | is_replay):
-                m.d.comb += state_in.eq(crc_initial(p))
-            with m.Elif(is_packet):
-                m.d.comb += word[CRC_OFFSET:CRC_OFFSET + CRC_BITS].eq(incoming_seq)
+                m.d.comb += [state_in.eq(crc_initial(p)),
+                             word[CRC_OFFSET:CRC_OFFSET + CRC_BITS].eq(0)]
 
         # What a checked header does; applied below when one arrives and checks.
         header_good = Signal()
@@ -198,11 +210,13 @@ class LinkReceiver(wiring.Component):
                 for vc in range(vcs):
                     m.d.sync += self.far_freed[vc].eq(flit.body.message.control.credits[vc])
                 with m.If(is_replay):
-                    m.d.sync += incoming_seq.eq(flit.body.message.control.seq)
+                    m.d.sync += [incoming_seq.eq(flit.body.message.control.seq),
+                                 last_seq.eq(flit.body.message.control.seq - 1)]
                 with m.If(link.kind == FlitKind.NAK):
                     m.d.sync += self.far_nak.eq(1)
             with m.Else():
-                m.d.sync += [remaining.eq(link.length), incoming_seq.eq(incoming_seq + 1)]
+                m.d.sync += [remaining.eq(link.length), incoming_seq.eq(incoming_seq + 1),
+                             last_seq.eq(incoming_seq)]
                 with m.If(~accept):
                     m.d.sync += self.duplicates_dropped.eq(self.duplicates_dropped + 1)
                 with m.Elif(link.length != 0):

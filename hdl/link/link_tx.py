@@ -6,7 +6,7 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..layouts import FLIT_BITS, HEADER_BODY, MAX_PAYLOAD_FLITS, FlitKind
+from ..layouts import CRC_TAG, FLIT_BITS, HEADER_BODY, MAX_PAYLOAD_FLITS, FlitKind
 from ..params import LinkParams
 from .link_signals import (
     COUNTER_BITS,
@@ -95,6 +95,7 @@ class LinkTransmitter(wiring.Component):
         bits = pointer_bits(p)
 
         next_seq = Signal(SEQ_BITS)
+        last_sent_seq = Signal(SEQ_BITS, init=p.sequence_modulus - 1)  # of the last PACKET sent
         oldest = Signal(SEQ_BITS)  # oldest unacknowledged; == next_seq when none is held
         cursor_active = Signal()  # a replay is under way
         cursor_seq = Signal(SEQ_BITS)  # next packet to replay
@@ -222,7 +223,8 @@ class LinkTransmitter(wiring.Component):
             m.d.comb += from_start.eq(1)
             send_control()
             m.d.sync += [replay_wanted.eq(0), timer.eq(0), self.replays.eq(self.replays + 1),
-                         cursor_active.eq(holding), cursor_seq.eq(oldest_now)]
+                         cursor_active.eq(holding), cursor_seq.eq(oldest_now),
+                         last_sent_seq.eq(oldest_now - 1)]
         with m.Elif(self.nak_wanted):
             m.d.comb += control(FlitKind.NAK, self.expected)
             m.d.comb += self.nak_sent.eq(1)
@@ -231,7 +233,7 @@ class LinkTransmitter(wiring.Component):
         with m.Elif(cursor_active_now):
             m.d.comb += [header.eq(stored), header.link.ack.eq(ack), seq_field.eq(cursor_seq_now),
                          is_header.eq(1)]
-            m.d.sync += [cursor_seq.eq(cursor_seq_now + 1),
+            m.d.sync += [cursor_seq.eq(cursor_seq_now + 1), last_sent_seq.eq(cursor_seq_now),
                          cursor_active.eq((cursor_seq_now + 1)[:SEQ_BITS] != next_seq),
                          self.packets_replayed.eq(self.packets_replayed + 1),
                          remaining.eq(stored.link.length), from_replay.eq(1),
@@ -248,6 +250,7 @@ class LinkTransmitter(wiring.Component):
                     m.d.comb += self.header_in[vc].ready.eq(1)
                     m.d.sync += consumed[vc].eq(consumed[vc] + chosen_flits)
             m.d.sync += [next_seq.eq(next_seq + 1), round_robin.eq(chosen_vc + 1),
+                         last_sent_seq.eq(next_seq),
                          self.packets_sent.eq(self.packets_sent + 1),
                          remaining.eq(chosen_header.link.length), from_replay.eq(0),
                          sending_vc.eq(chosen_vc)]
@@ -266,8 +269,12 @@ class LinkTransmitter(wiring.Component):
         state_in = Mux(from_start, crc_initial(p), covered_crc)
         word = Signal(FLIT_BITS)
         m.d.comb += word.eq(Mux(is_header, header.as_value(), payload))
-        with m.If(is_header):
-            m.d.comb += word[CRC_OFFSET:CRC_OFFSET + CRC_BITS].eq(seq_field)
+        tag = CRC_TAG(Signal(CRC_BITS))
+        m.d.comb += [tag.seq.eq(seq_field), tag.covered_seq.eq(last_sent_seq)]
+        with m.If(is_header & ~from_start):
+            m.d.comb += word[CRC_OFFSET:CRC_OFFSET + CRC_BITS].eq(tag.as_value())
+        with m.If(is_header & from_start):  # a REPLAY header: tag zero
+            m.d.comb += word[CRC_OFFSET:CRC_OFFSET + CRC_BITS].eq(0)
         crc_out = Signal(CRC_BITS)
         m.d.comb += [crc_out.eq(crc_step(p, state_in, word)), self.flit.eq(word)]
         with m.If(is_header):

@@ -89,3 +89,16 @@ def test_delivery_checker_catches_a_corrupted_model() -> None:
     harness.b._deliver = tamper
     with pytest.raises(AssertionError, match="differs"):
         harness.run(packets(11, 50, length=2))
+
+
+def test_payload_after_lost_flits_is_never_given_to_the_wrong_packet() -> None:
+    """Payload that follows a lost header is covered by an IDLE whose CRC names the packet it
+    belongs to (``layouts.CRC_TAG``); without that, this stimulus (an outage that ends just
+    before a packet's payload) delivered a header with another packet's payload."""
+    rng = random.Random(39)
+    stimulus = [random_packet(rng, LINK, rng.randint(0, 3)) for _ in range(3000)]
+    forward = ChannelErrors(3e-3, burst_bits=4, drop_rate=1e-3, down=[(2000, 300)])
+    back = ChannelErrors(3e-3, burst_bits=4, drop_rate=1e-3, down=[(5000, 300)])
+    harness = LinkHarness(LINK, forward, back, seed=39)
+    harness.run(stimulus[:1500], stimulus[1500:], pause=0.6)
+    assert harness.a_to_b.counters.lost_while_down > 0

@@ -89,6 +89,51 @@ class SwitchResult:
     flits_delivered: int
 
 
+@njit(cache=True, inline="always")
+def islip_match(request, column, iterations, grant_pointer, accept_pointer,
+                match_in, match_out, grant, granted):
+    """One allocation step of iSLIP; the RTL allocator (hdl/switch/allocator.py) matches it.
+
+    ``request[i, j]``: input ``i`` asks for output ``j``; ``column[j]``: requests to output
+    ``j``. ``match_in`` and ``match_out`` enter all -1 and leave the output matched to each
+    input and the input matched to each output (-1: none). Each iteration, every unmatched
+    output grants the first unmatched requesting input at or after ``grant_pointer[j]``, and
+    every unmatched input accepts the first granting output at or after ``accept_pointer[i]``.
+    First-iteration matches move both pointers one past the partner, in place. ``grant`` and
+    ``granted`` are scratch arrays of length k.
+    """
+    k = request.shape[0]
+    for iteration in range(iterations):
+        granted_any = False
+        for i in range(k):
+            granted[i] = False
+        for j in range(k):
+            grant[j] = -1
+            if match_out[j] >= 0 or column[j] == 0:
+                continue
+            for offset in range(k):
+                i = (grant_pointer[j] + offset) % k
+                if match_in[i] < 0 and request[i, j]:
+                    grant[j] = i
+                    granted[i] = True
+                    granted_any = True
+                    break
+        if not granted_any:
+            break
+        for i in range(k):
+            if match_in[i] >= 0 or not granted[i]:
+                continue
+            for offset in range(k):
+                j = (accept_pointer[i] + offset) % k
+                if grant[j] == i:
+                    match_in[i] = j
+                    match_out[j] = i
+                    if iteration == 0:
+                        grant_pointer[j] = (i + 1) % k
+                        accept_pointer[i] = (j + 1) % k
+                    break
+
+
 @njit(cache=True)
 def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
          created, source_port, source_id, destination, vc, length, non_posted,
@@ -194,35 +239,9 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
                             column[j] += 1
                             any_request = True
                             break
-        for iteration in range(iterations if any_request else 0):
-            granted_any = False
-            for i in range(k):
-                granted[i] = False
-            for j in range(k):
-                grant[j] = -1
-                if match_out[j] >= 0 or column[j] == 0:
-                    continue
-                for offset in range(k):
-                    i = (grant_pointer[j] + offset) % k
-                    if match_in[i] < 0 and request[i, j]:
-                        grant[j] = i
-                        granted[i] = True
-                        granted_any = True
-                        break
-            if not granted_any:
-                break
-            for i in range(k):
-                if match_in[i] >= 0 or not granted[i]:
-                    continue
-                for offset in range(k):
-                    j = (accept_pointer[i] + offset) % k
-                    if grant[j] == i:
-                        match_in[i] = j
-                        match_out[j] = i
-                        if iteration == 0:
-                            grant_pointer[j] = (i + 1) % k
-                            accept_pointer[i] = (j + 1) % k
-                        break
+        if any_request:
+            islip_match(request, column, iterations, grant_pointer, accept_pointer,
+                        match_in, match_out, grant, granted)
 
         # 3. Crossbar: move flits of packets already under way, then start the new ones.
         for i in range(k):

@@ -1,0 +1,1 @@
+"""Switch chip RTL: allocator, crossbar and input units, one Component per file."""

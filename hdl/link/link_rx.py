@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -131,9 +131,7 @@ class LinkReceiver(wiring.Component):
             good.eq(crc_out == flit.crc),
         ]
         tag = CRC_TAG(Signal(CRC_BITS))
-        m.d.comb += tag.covered_seq.eq(last_seq)
-        with m.If(is_packet):
-            m.d.comb += tag.seq.eq(incoming_seq)
+        m.d.comb += [tag.covered_seq.eq(last_seq), tag.seq.eq(Mux(is_packet, incoming_seq, 0))]
         with m.If(~at_payload):
             m.d.comb += word[CRC_OFFSET:CRC_OFFSET + CRC_BITS].eq(tag.as_value())
             with m.If(resyncing | is_replay):

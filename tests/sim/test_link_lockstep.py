@@ -32,6 +32,10 @@ from testbench.stimulus import random_packet
 
 PACKETS = int(os.environ.get("PACKETS", 5000))
 
+#: Scenarios damaged enough that any run of a few hundred packets must replay (at 1e-6 and
+#: 1e-4 a run may well see no error at all).
+REPLAYS_CERTAIN = ("flit_error_rate_1e-3_bursts_drops_outage", "lost_acknowledgements", "heavy")
+
 #: Scenario name -> (damage a to b, damage b to a).
 SCENARIOS = {
     "no_errors": (None, None),
@@ -96,7 +100,7 @@ async def lockstep_with_errors_and_back_pressure(dut, scenario: str) -> None:
     replays = sum(counters[end]["replays"] for end in counters)
     if scenario == "no_errors":
         assert replays == 0, "replays without errors"
-    elif scenario != "flit_error_rate_1e-6":  # at 1e-6 a run of this size may see no error
+    elif scenario in REPLAYS_CERTAIN:
         assert replays > 0, "errors never caused a replay"
 
 

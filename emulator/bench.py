@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from hdl.params import preset
+from hdl.params import ConfigError, preset
 
 OUT = Path("build/bench")
 console = Console()
@@ -88,8 +88,6 @@ def main(which: list[str], quick: bool = False) -> int:
     which = which or list(known)
     for name in which:
         if name not in known:
-            from hdl.params import ConfigError
-
             raise ConfigError(f"Unknown benchmark {name!r}; valid ones are {', '.join(known)}.")
     OUT.mkdir(parents=True, exist_ok=True)
     status = 0

@@ -57,6 +57,12 @@ class Command(enum.Enum, shape=4):
     REDUCE_WRITE = 8  #: reserved for in-switch reduction
 
 
+#: Requests that expect a completion; a switch that drops one sends an ``ERROR_RESPONSE``.
+NON_POSTED = frozenset({Command.WRITE, Command.READ, Command.ATOMIC_FETCH_ADD})
+#: Virtual channels (docs/protocol.md): requests on one, completions on the other.
+REQUEST_VC = 0
+COMPLETION_VC = 1
+
 #: The link header: read and written by the link layer on every hop.
 LINK_HEADER = data.StructLayout({
     "kind": FlitKind,

@@ -257,10 +257,24 @@ class SwitchParams(_Section):
         if not _is_power_of_two(self.input_buffer_flits):
             _fail(self.SECTION, "input_buffer_flits", self.input_buffer_flits,
                   "it must be a power of two so that buffer pointers wrap for free")
+        if self.input_buffer_flits // self.virtual_channels < layouts.MAX_PACKET_FLITS:
+            _fail(self.SECTION, "input_buffer_flits", self.input_buffer_flits,
+                  f"each of the {self.virtual_channels} virtual channels needs room for a "
+                  f"whole packet of {layouts.MAX_PACKET_FLITS} flits, so at least "
+                  f"{layouts.MAX_PACKET_FLITS * self.virtual_channels}")
+        if self.virtual_channels > 1 << layouts.field_width(layouts.LINK_HEADER, "vc"):
+            _fail(self.SECTION, "virtual_channels", self.virtual_channels,
+                  "the header's vc field has "
+                  f"{layouts.field_width(layouts.LINK_HEADER, 'vc')} bits")
 
     @property
     def port_bits(self) -> int:
         return max(1, (self.ports - 1).bit_length())
+
+    @property
+    def credits_per_vc(self) -> int:
+        """Flits of input buffer each virtual channel may hold: the upstream's credits."""
+        return self.input_buffer_flits // self.virtual_channels
 
 
 @dataclass(frozen=True)

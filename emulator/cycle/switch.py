@@ -79,8 +79,16 @@ class SwitchConfig:
 
 @dataclass
 class SwitchResult:
-    """Per packet: delivery cycle (-1 if not delivered) and output port; counters."""
+    """Per packet: when it entered, when its first flit crossed, when its tail was delivered
+    (each -1 if never) and its output port; counters.
 
+    ``entered`` is the cycle the ingress took the header (dropped packets too); flit ``n`` of a
+    packet crosses at ``started + n`` and is seen at the output one cycle later, so the tail is
+    delivered at ``started + length``.
+    """
+
+    entered: np.ndarray  # int64 cycle the header was taken at the ingress, -1 if never
+    started: np.ndarray  # int64 cycle the packet was allocated and its first flit crossed
     delivered: np.ndarray  # int64 cycle the tail was delivered, -1 if never
     output: np.ndarray  # int64 output port, -1 if dropped or not delivered
     drops: np.ndarray  # int64[3]: NO_ROUTE, PARTITION, SPOOFED
@@ -158,6 +166,8 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
     out_busy = np.zeros(k, dtype=np.int64)
     grant_pointer = np.zeros(k, dtype=np.int64)
     accept_pointer = np.zeros(k, dtype=np.int64)
+    entered = np.full(n, -1, dtype=np.int64)
+    started = np.full(n, -1, dtype=np.int64)
     delivered = np.full(n, -1, dtype=np.int64)
     output = np.full(n, -1, dtype=np.int64)
     drops = np.zeros(3, dtype=np.int64)
@@ -194,6 +204,7 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
                 continue
             next_packet[i] += 1
             link_busy[i] = length[p] - 1
+            entered[p] = t
             j = route[destination[p]]
             reason = -1
             if j < 0:
@@ -275,6 +286,7 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
             queued[i] -= 1
             out_credit[j, v] -= length[p]
             in_packet[i] = p
+            started[p] = t
             in_vc[i] = v
             in_output[i] = j
             # The first flit crosses this cycle.
@@ -286,7 +298,7 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
                 output[p] = j
                 flits += length[p]
                 returns[(t + 1 + credit_return) % (credit_return + 1), j, v] += length[p]
-    return delivered, output, drops, errors[:error_count], flits
+    return entered, started, delivered, output, drops, errors[:error_count], flits
 
 
 class SwitchModel:
@@ -311,7 +323,7 @@ class SwitchModel:
             raise ValueError(f"VC {int(stimulus.vc.max())} on a {p.virtual_channels}-VC switch")
         order = np.lexsort((stimulus.created, stimulus.source_port))
         first = np.searchsorted(stimulus.source_port[order], np.arange(p.ports + 1))
-        delivered, output, drops, errors, flits = _run(
+        entered, started, delivered, output, drops, errors, flits = _run(
             p.ports, p.virtual_channels, p.islip_iterations, p.input_buffer_flits,
             self.credit_return_cycles, cycles,
             stimulus.created.astype(np.int64), stimulus.source_port.astype(np.int64),
@@ -320,4 +332,5 @@ class SwitchModel:
             stimulus.non_posted.astype(np.bool_), order.astype(np.int64),
             first.astype(np.int64), self.config.route.astype(np.int64),
             self.config.partition.astype(np.int64), self.config.port_id.astype(np.int64))
-        return SwitchResult(delivered, output, drops, errors, cycles, int(flits))
+        return SwitchResult(entered, started, delivered, output, drops, errors, cycles,
+                            int(flits))

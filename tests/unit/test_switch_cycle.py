@@ -41,7 +41,8 @@ def check_against_reference(model: SwitchModel, stimulus: SwitchStimulus, cycles
 
 @pytest.mark.parametrize(("ports", "vcs"), [(8, 2), (16, 4)])
 def test_random_traffic_mixed_lengths_no_loss_in_order(ports: int, vcs: int) -> None:
-    model = SwitchModel(SwitchParams(ports=ports, virtual_channels=vcs, input_buffer_flits=64))
+    model = SwitchModel(SwitchParams(ports=ports, virtual_channels=vcs,
+                                     input_buffer_flits=32 * vcs))
     stimulus = concatenate(*(make_traffic(ports, 0.25, length, 2000, "uniform", vcs, seed=length)
                              for length in (1, 3, 8)))
     check_against_reference(model, stimulus, 6000)
@@ -86,6 +87,6 @@ def test_zero_load_latency(length: int) -> None:
 
 
 def test_packet_longer_than_a_vc_buffer_is_refused() -> None:
-    model = SwitchModel(SwitchParams(ports=4, input_buffer_flits=16))
-    with pytest.raises(ValueError, match="does not fit the 8 flits of buffer per VC"):
-        model.run(make_traffic(4, 0.5, 9, 100), 100)
+    model = SwitchModel(SwitchParams(ports=4, input_buffer_flits=64))
+    with pytest.raises(ValueError, match="does not fit the 32 flits of buffer per VC"):
+        model.run(make_traffic(4, 0.5, 33, 100), 100)

@@ -1,0 +1,1 @@
+"""The NVLink Fusion chiplet beside each ASIC: AXI4 on the ASIC side, links to the planes."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
+from .chiplet.axi_passthrough import AxiPassthrough
 from .link.deframer import Deframer
 from .link.framer import Framer
 from .link.framing_loopback import FramingLoopback
@@ -28,6 +29,7 @@ TOPS: dict[str, Callable[[SystemParams], wiring.Component]] = {
     "framing_loopback": lambda system: FramingLoopback(system.link),
     "link_end": lambda system: LinkEnd(system.link),
     "link_pair": lambda system: LinkPair(system.link),
+    "axi_passthrough": lambda system: AxiPassthrough(system.chiplet),
 }
 
 

@@ -396,13 +396,11 @@ class Fabric:
                     responses[number], words[number] = Response.SLVERR, None
                 continue
             data = _data_bytes(answer.payload, piece.byte_count)
+            to_global = burst.address - translation.remote_address
             for index, value in enumerate(data):
-                remote = piece.remote_address + index
-                number = _beat_of(burst_beats, piece, remote - translation.remote_address
-                                  + burst.address)
-                if words[number] is not None:
-                    words[number] |= value << (8 * ((remote - translation.remote_address
-                                                     + burst.address) % self.bus_bytes))
+                address = piece.remote_address + index + to_global
+                number = _beat_of(burst_beats, piece, address)
+                words[number] |= value << (8 * (address % self.bus_bytes))
         return ReadResult(tuple(responses), tuple(words), tuple(packets))
 
 

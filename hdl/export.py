@@ -21,6 +21,8 @@ from .link.framing_loopback import FramingLoopback
 from .link.link_end import LinkEnd
 from .link.link_pair import LinkPair
 from .params import SystemParams
+from .switch.harness import SwitchHarness
+from .switch.switch import Switch
 
 #: Exportable tops, each built from the system parameters.
 TOPS: dict[str, Callable[[SystemParams], wiring.Component]] = {
@@ -30,6 +32,8 @@ TOPS: dict[str, Callable[[SystemParams], wiring.Component]] = {
     "link_end": lambda system: LinkEnd(system.link),
     "link_pair": lambda system: LinkPair(system.link),
     "axi_passthrough": lambda system: AxiPassthrough(system.chiplet),
+    "switch": lambda system: Switch(system.switch),
+    "switch_harness": lambda system: SwitchHarness(system.switch),
 }
 
 

@@ -272,6 +272,10 @@ class SwitchParams(_Section):
         return max(1, (self.ports - 1).bit_length())
 
     @property
+    def vc_bits(self) -> int:
+        return max(1, (self.virtual_channels - 1).bit_length())
+
+    @property
     def credits_per_vc(self) -> int:
         """Flits of input buffer each virtual channel may hold: the upstream's credits."""
         return self.input_buffer_flits // self.virtual_channels

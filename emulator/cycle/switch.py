@@ -23,7 +23,8 @@ Per cycle, in this order (all decisions read the state left by the previous cycl
 3. **Crossbar.** Each matched input sends one flit per cycle for the packet's length; each
    flit that leaves returns one credit to the input's upstream. The cycle after the tail
    flit leaves, the packet is delivered at the output; the sink takes it at once and returns
-   its credits to the output after ``credit_return_cycles``.
+   its credits to the output ``credit_return_cycles`` (plus the packet's ``sink_delay``)
+   later, usable by the allocation of that cycle.
 
 A one-flit packet created at cycle t into an idle switch enters at t, is allocated at t + 1,
 crosses at t + 1 and is delivered at t + 2: zero-load latency ``2 + (length - 1)`` cycles.
@@ -56,6 +57,13 @@ class SwitchStimulus:
     vc: np.ndarray  # int64
     length: np.ndarray  # int64 flits, >= 1
     non_posted: np.ndarray  # bool
+    #: Extra cycles the sink holds the packet's credits beyond ``credit_return_cycles``
+    #: (back-pressure); zero for every packet when not given.
+    sink_delay: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.sink_delay is None:
+            self.sink_delay = np.zeros(len(self.created), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.created)
@@ -144,7 +152,7 @@ def islip_match(request, column, iterations, grant_pointer, accept_pointer,
 
 @njit(cache=True)
 def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
-         created, source_port, source_id, destination, vc, length, non_posted,
+         created, source_port, source_id, destination, vc, length, non_posted, sink_delay,
          order, first, route, partition, port_id):
     n = created.shape[0]
     slots = buffer_flits
@@ -156,7 +164,10 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
     ready_at = np.zeros(n, dtype=np.int64)
     in_credit = np.full((k, vcs), buffer_flits // vcs, dtype=np.int64)
     out_credit = np.full((k, vcs), buffer_flits // vcs, dtype=np.int64)
-    returns = np.zeros((credit_return + 1, k, vcs), dtype=np.int64)
+    ring = credit_return + 1
+    for p in range(n):
+        ring = max(ring, credit_return + sink_delay[p] + 1)
+    returns = np.zeros((ring, k, vcs), dtype=np.int64)
     next_packet = first[:k].copy()
     link_busy = np.zeros(k, dtype=np.int64)
     in_busy = np.zeros(k, dtype=np.int64)
@@ -183,7 +194,7 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
 
     for t in range(cycles):
         # Credits coming back from the sinks.
-        slot = t % (credit_return + 1)
+        slot = t % ring
         for j in range(k):
             for v in range(vcs):
                 out_credit[j, v] += returns[slot, j, v]
@@ -265,7 +276,7 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
                     delivered[p] = t + 1
                     output[p] = in_output[i]
                     flits += length[p]
-                    returns[(t + 1 + credit_return) % (credit_return + 1), in_output[i],
+                    returns[(t + 1 + credit_return + sink_delay[p]) % ring, in_output[i],
                             in_vc[i]] += length[p]
         for i in range(k):
             j = match_in[i]
@@ -297,7 +308,7 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
                 delivered[p] = t + 1
                 output[p] = j
                 flits += length[p]
-                returns[(t + 1 + credit_return) % (credit_return + 1), j, v] += length[p]
+                returns[(t + 1 + credit_return + sink_delay[p]) % ring, j, v] += length[p]
     return entered, started, delivered, output, drops, errors[:error_count], flits
 
 
@@ -329,7 +340,8 @@ class SwitchModel:
             stimulus.created.astype(np.int64), stimulus.source_port.astype(np.int64),
             stimulus.source_id.astype(np.int64), stimulus.destination.astype(np.int64),
             stimulus.vc.astype(np.int64), stimulus.length.astype(np.int64),
-            stimulus.non_posted.astype(np.bool_), order.astype(np.int64),
+            stimulus.non_posted.astype(np.bool_), stimulus.sink_delay.astype(np.int64),
+            order.astype(np.int64),
             first.astype(np.int64), self.config.route.astype(np.int64),
             self.config.partition.astype(np.int64), self.config.port_id.astype(np.int64))
         return SwitchResult(entered, started, delivered, output, drops, errors, cycles,

@@ -5,11 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..params import SwitchParams
-
-
-def match_layout(params: SwitchParams) -> data.StructLayout:
-    """One side of a match: whether the port is matched, and the port at the other side."""
-    return data.StructLayout({"valid": 1, "port": params.port_bits})
+from .signals import match_layout
 
 
 def round_robin_pick(requests: Value, pointer: Value) -> Value:

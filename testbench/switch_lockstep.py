@@ -57,7 +57,6 @@ class Scenario:
     partitions: int = 1
     unrouted_fraction: float = 0.0  # share of endpoint IDs left out of the routing table
     spoof_fraction: float = 0.0
-    backlogged: bool = False  # every source always has a packet waiting (saturation)
 
 
 def make_stimulus(params: SwitchParams, scenario: Scenario,
@@ -71,15 +70,9 @@ def make_stimulus(params: SwitchParams, scenario: Scenario,
     short = rng.random(1 << 20) < scenario.short_fraction
     lengths = np.where(short, rng.integers(1, 3, size=short.size),
                        rng.integers(1, scenario.max_length + 1, size=short.size))
-    if scenario.backlogged:
-        per_port = int(scenario.cycles * scenario.load) + 1
-        source = np.repeat(np.arange(k), per_port)
-        created = np.zeros(source.size, dtype=np.int64)
-        length = np.ones(source.size, dtype=np.int64)
-    else:
-        mean = float(lengths[:4096].mean())
-        created, source = np.nonzero(rng.random((scenario.cycles, k)) < scenario.load / mean)
-        length = lengths[:created.size]
+    mean = float(lengths[:4096].mean())
+    created, source = np.nonzero(rng.random((scenario.cycles, k)) < scenario.load / mean)
+    length = lengths[:created.size]
     count = created.size
     destination = (source + rng.integers(1, k, size=count)) % k
     source_id = source.copy()

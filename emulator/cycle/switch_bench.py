@@ -19,7 +19,7 @@ import numpy as np
 
 from hdl.params import SwitchParams
 
-from .switch import SwitchModel
+from .switch import SwitchModel, SwitchStimulus
 from .traffic import PATTERNS, make_traffic
 
 WARMUP, MEASURE, DRAIN = 1_000, 3_000, 6_000
@@ -51,25 +51,44 @@ def measure_point(params: SwitchParams, pattern: str, length: int, load: float,
     return point
 
 
-def saturation_throughput(params: SwitchParams, pattern: str, length: int, seed: int = 0,
-                          warmup: int = WARMUP, window: int = MEASURE) -> float:
-    """Accepted flits/cycle/port with every source permanently backlogged.
+def backlogged_traffic(params: SwitchParams, pattern: str, length: int, cycles: int,
+                       seed: int = 0) -> SwitchStimulus:
+    """Packets for about ``cycles`` cycles of every source, all created at cycle 0.
 
     Bernoulli sources at offered load 1.0 still leave their input links idle now and then
-    (their queue can empty); saturation is measured with every packet created at cycle 0.
+    (their queue can empty); saturation is measured with every source backlogged.
     """
-    # Twice the packets a port could send in the run, so that no source runs dry.
-    stimulus = make_traffic(params.ports, 1.0, length, 2 * (warmup + window), pattern,
-                            params.virtual_channels, seed)
+    stimulus = make_traffic(params.ports, 1.0, length, cycles, pattern, params.virtual_channels,
+                            seed)
     stimulus.created[:] = 0
+    return stimulus
+
+
+def accepted_in_window(stimulus: SwitchStimulus, delivered: np.ndarray, ports: int,
+                       warmup: int, window: int) -> float:
+    """Flits per cycle per port of the packets delivered in ``[warmup, warmup + window)``."""
+    in_window = (delivered >= warmup) & (delivered < warmup + window)
+    return float(stimulus.length[in_window].sum() / (window * ports))
+
+
+def saturation_throughput(params: SwitchParams, pattern: str, length: int, seed: int = 0,
+                          warmup: int = WARMUP, window: int = MEASURE) -> float:
+    """Accepted flits/cycle/port with every source permanently backlogged."""
+    # Twice the packets a port could send in the run, so that no source runs dry.
+    stimulus = backlogged_traffic(params, pattern, length, 2 * (warmup + window), seed)
     result = SwitchModel(params).run(stimulus, warmup + window)
-    in_window = (result.delivered >= warmup) & (result.delivered < warmup + window)
-    return float(stimulus.length[in_window].sum() / (window * params.ports))
+    return accepted_in_window(stimulus, result.delivered, params.ports, warmup, window)
+
+
+def bench_params(ports: int) -> SwitchParams:
+    """The switch the benchmark measures at ``ports`` ports (the RTL lockstep test measures
+    its saturation throughput with the same parameters at k = 8)."""
+    return SwitchParams(ports=ports, virtual_channels=2, input_buffer_flits=256,
+                        islip_iterations=4)
 
 
 def sweep(ports: int, say: Callable[[str], None], quick: bool = False) -> dict[str, Any]:
-    params = SwitchParams(ports=ports, virtual_channels=2, input_buffer_flits=256,
-                          islip_iterations=4)
+    params = bench_params(ports)
     loads = (0.3, 0.7, 1.0) if quick else LOADS
     points = [measure_point(params, pattern, length, load, seed=index)
               for index, (pattern, length, load) in enumerate(

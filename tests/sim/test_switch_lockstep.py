@@ -10,6 +10,7 @@ packet is scoreboarded against ``emulator.ref.switch`` (``testbench.switch_locks
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -20,6 +21,13 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 from cocotb.types import Logic
 
+from emulator.cycle.switch import SwitchConfig
+from emulator.cycle.switch_bench import (
+    accepted_in_window,
+    backlogged_traffic,
+    bench_params,
+    saturation_throughput,
+)
 from hdl.params import PRESETS
 from hdl.switch import csr
 from hdl.switch.signals import DROP_REASONS
@@ -29,15 +37,19 @@ from testbench.runner import params_in_test, run_cocotb
 from testbench.switch_lockstep import Scenario, SwitchLockstep, csr_writes, make_stimulus
 
 PACKETS = int(os.environ.get("PACKETS", 5000))
+#: The benchmark's k = 8 switch (256-flit buffers, 4 iterations), for the saturation figure.
+BENCH_SYSTEM = dataclasses.replace(PRESETS["small"], name="small-switch-bench",
+                                   switch=bench_params(8))
 
 SCENARIOS = {
     # Mixed lengths at a load that keeps queues and credits busy.
     "mixed_lengths": Scenario(load=0.7),
     # Partitions, unrouted endpoints and spoofed sources: drops and error completions.
     "isolation": Scenario(load=0.5, partitions=2, unrouted_fraction=0.25, spoof_fraction=0.1),
-    # Every source backlogged with one-flit packets: saturation throughput.
-    "saturation": Scenario(load=1.0, backlogged=True, max_sink_delay=0),
 }
+#: Saturation: every source backlogged with one-flit packets to uniform random outputs, as
+#: the benchmark measures it; throughput counted over this window of cycles.
+SATURATION_WARMUP, SATURATION_WINDOW = 200, 1000
 
 
 def _read(handle) -> int:
@@ -76,11 +88,38 @@ async def lockstep(dut, name: str) -> None:
     scenario = SCENARIOS[name]
     rng = np.random.default_rng([cocotb.RANDOM_SEED, list(SCENARIOS).index(name)])
     # Scale the creation window so that about PACKETS packets are offered.
-    packets_per_cycle = params.ports * scenario.load / (1 if scenario.backlogged else 5)
-    scenario.cycles = max(100, int(PACKETS / packets_per_cycle))
+    scenario.cycles = max(100, int(PACKETS / (params.ports * scenario.load / 5)))
     stimulus, config = make_stimulus(params, scenario, rng)
+    await run(dut, name, SwitchLockstep(params, stimulus, config, seed=cocotb.RANDOM_SEED))
+
+
+@cocotb.test()
+async def saturation(dut) -> None:
+    """The saturation throughput of the RTL, counted from its own deliveries."""
+    params = params_in_test().switch
+    stimulus = backlogged_traffic(params, "uniform", 1,
+                                  SATURATION_WARMUP + SATURATION_WINDOW + 300,
+                                  seed=cocotb.RANDOM_SEED % 2**32)
+    lockstep = SwitchLockstep(params, stimulus, SwitchConfig.identity(params.ports))
+    await run(dut, "saturation", lockstep)
+    rtl, model = (accepted_in_window(stimulus, delivered, params.ports, SATURATION_WARMUP,
+                                     SATURATION_WINDOW)
+                  for delivered in (lockstep.rtl_delivered, lockstep.model.delivered))
+    bench = saturation_throughput(params, "uniform", 1)
+    dut._log.info("saturation throughput (sources backlogged, one-flit packets, uniform): RTL "
+                  "%.4f, cycle model %.4f flits/cycle/port over cycles %d-%d; the benchmark's "
+                  "longer run %.4f (k = %d, %d-flit buffers, %d iSLIP iterations)", rtl, model,
+                  SATURATION_WARMUP, SATURATION_WARMUP + SATURATION_WINDOW, bench,
+                  params.ports, params.input_buffer_flits, params.islip_iterations)
+    assert rtl == model, "the RTL's throughput differs from the cycle model's"
+
+
+async def run(dut, name: str, lockstep: SwitchLockstep) -> None:
+    """Load the routing config, run the stimulus in lockstep, check the counters."""
+    params = lockstep.params
+    config = lockstep.config
+    stimulus = lockstep.stimulus
     dut._log.info("%s: stimulus seed %d, %d packets", name, cocotb.RANDOM_SEED, len(stimulus))
-    lockstep = SwitchLockstep(params, stimulus, config, seed=cocotb.RANDOM_SEED)
 
     Clock(dut.clk, PERIOD_NS, unit="ns").start()
     dut.rst.value = 1
@@ -121,10 +160,8 @@ async def lockstep(dut, name: str) -> None:
     assert counted == drops, f"drop counters read {counted} over the CSR bus, {drops} on the port"
     summary = lockstep.finish(drops)
     seconds = time.monotonic() - started
-    throughput = lockstep.flits_out / lockstep.cycles / params.ports
-    dut._log.info("%s: %s in %d cycles (%.0f cycles/s); %.3f flits/cycle/port delivered; "
-                  "drops %s", name, summary, lockstep.cycles, lockstep.cycles / seconds,
-                  throughput, drops)
+    dut._log.info("%s: %s in %d cycles (%.0f cycles/s); drops %s", name, summary,
+                  lockstep.cycles, lockstep.cycles / seconds, drops)
     if name == "isolation":
         assert all(drops), "every drop reason must occur in the isolation scenario"
 
@@ -133,3 +170,10 @@ async def lockstep(dut, name: str) -> None:
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_switch_lockstep(simulator: str) -> None:
     run_cocotb("switch_harness", simulator, "tests.sim.test_switch_lockstep", PRESETS["small"])
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_switch_saturation_at_bench_parameters(simulator: str) -> None:
+    run_cocotb("switch_harness", simulator, "tests.sim.test_switch_lockstep", BENCH_SYSTEM,
+               testcase=["saturation"])

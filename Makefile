@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SEEDS  ?= 1 2 3
+TOPS   ?=
 
 .PHONY: help setup run test test-unit sim regress verilog lint waves bench clean
 
@@ -20,6 +21,7 @@ help:
 	@echo "make regress  cocotb tests for each of SEEDS='$(SEEDS)' with PACKETS=5000"
 	@echo "make verilog  export Verilog + parameter JSON to build/verilog/PRESET"
 	@echo "make lint     ruff, and verilator --lint-only -Wall on the exported Verilog"
+	@echo "              (TOPS='switch' PRESET=trn4-nvl72: the 72-port switch alone, ~15 min)"
 	@echo "make waves    run the framing loopback with WAVES=1 and print the waveform paths"
 	@echo "make bench    benchmarks: JSON and plots in build/bench"
 	@echo "make clean    remove build outputs (keeps $(VENV))"
@@ -58,7 +60,7 @@ verilog: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m hdl.lint --preset $(PRESET)
+	$(BIN)/python -m hdl.lint --preset $(PRESET) $(foreach top,$(TOPS),--top $(top))
 
 waves: $(STAMP)
 	WAVES=1 $(BIN)/python -m pytest tests/sim/test_framing_loopback.py -k $(SIM) -q

@@ -23,6 +23,7 @@ from .link.link_pair import LinkPair
 from .params import SystemParams
 from .switch.harness import SwitchHarness
 from .switch.switch import Switch
+from .tray.tray import SwitchTray
 
 #: Exportable tops, each built from the system parameters.
 TOPS: dict[str, Callable[[SystemParams], wiring.Component]] = {
@@ -34,6 +35,7 @@ TOPS: dict[str, Callable[[SystemParams], wiring.Component]] = {
     "axi_passthrough": lambda system: AxiPassthrough(system.chiplet),
     "switch": lambda system: Switch(system.switch),
     "switch_harness": lambda system: SwitchHarness(system.switch),
+    "tray": SwitchTray,
 }
 
 

@@ -1,0 +1,1 @@
+"""A switch tray: several switch chips, one per plane of the fabric."""

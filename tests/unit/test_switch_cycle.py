@@ -35,6 +35,12 @@ def check_against_reference(model: SwitchModel, stimulus: SwitchStimulus, cycles
     dropped_requests = np.flatnonzero(~kept & stimulus.non_posted)
     assert sorted(result.error_completions) == list(dropped_requests)
     assert np.all(result.delivered[kept] > stimulus.created[kept])
+    # Taken at the ingress, allocated a cycle later at the earliest, tail one cycle after the
+    # last flit crossed.
+    assert np.all(result.entered >= stimulus.created)
+    assert np.all(result.started[kept] > result.entered[kept])
+    assert np.all(result.delivered[kept] == result.started[kept] + stimulus.length[kept])
+    assert np.all(result.started[~kept] == -1)
     assert flows_in_order(stimulus, result.delivered)
     return result
 
@@ -90,3 +96,17 @@ def test_packet_longer_than_a_vc_buffer_is_refused() -> None:
     model = SwitchModel(SwitchParams(ports=4, input_buffer_flits=64))
     with pytest.raises(ValueError, match="does not fit the 32 flits of buffer per VC"):
         model.run(make_traffic(4, 0.5, 33, 100), 100)
+
+
+@pytest.mark.parametrize("delay", [0, 5])
+def test_sink_delay_holds_the_credits_back(delay: int) -> None:
+    # Two 18-flit packets to one output whose 32 credits per VC fit only one at a time: the
+    # second starts when the first's credits return, credit_return_cycles plus the sink's
+    # delay after the first's tail was delivered.
+    two = np.ones(2, dtype=np.int64)
+    stimulus = SwitchStimulus(created=0 * two, source_port=0 * two, source_id=0 * two,
+                              destination=two, vc=0 * two, length=18 * two,
+                              non_posted=np.zeros(2, bool), sink_delay=np.array([delay, 0]))
+    model = SwitchModel(SwitchParams(ports=2, input_buffer_flits=64), credit_return_cycles=2)
+    result = check_against_reference(model, stimulus, 200)
+    assert result.started[1] == result.delivered[0] + 2 + delay

@@ -90,25 +90,39 @@ def random_write(rng: random.Random, bus_bytes: int, awid_count: int = 4) -> Wri
 
 
 @dataclass
+class _Sent:
+    """A request packet the RTL sent, and what became of it."""
+
+    flits: list[int]
+    tag: int
+    answered: bool = False
+    failed: bool = False
+
+
+@dataclass
 class _Expected:
     write: WriteBurst
     pieces: deque[Piece]
     destination: int
     decerr: bool
-    unanswered: int = 0
-    failed: bool = False
-    packets: int = 0
+    sent: list[_Sent] = field(default_factory=list)
 
 
 @dataclass
 class WriteScoreboard:
-    """Checks request packets and write responses against the reference."""
+    """Checks request packets and write responses against the reference.
+
+    Packets may be reported before their burst is (a monitor knows a burst whole only at
+    WLAST, while its first packets may have left): they wait and are checked, in order, as
+    the bursts arrive; every packet is checked before the response of its burst.
+    """
 
     address_map: AddressMap
     source: int = SOURCE
     bursts: deque[_Expected] = field(default_factory=deque)  # in AW order, not yet responded
-    to_send: deque[_Expected] = field(default_factory=deque)  # with pieces left to send
-    by_tag: dict[int, _Expected] = field(default_factory=dict)
+    to_send: deque[_Expected] = field(default_factory=deque)  # with pieces left to match
+    unmatched: deque[_Sent] = field(default_factory=deque)  # packets with no burst yet
+    in_use: dict[int, _Sent] = field(default_factory=dict)  # by tag
     packets_checked: int = 0
     responses_checked: int = 0
     response_counts: dict[Response, int] = field(default_factory=dict)
@@ -121,7 +135,7 @@ class WriteScoreboard:
         return self.address_map.params.axi_data_bits // 8
 
     def expect(self, write: WriteBurst) -> None:
-        """A burst the manager issues (call in AW order)."""
+        """A burst the manager issued, with all its data (call in AW order)."""
         translation = self.address_map.lookup(write.burst.address)
         pieces: list[Piece] = []
         if translation is not None:
@@ -144,32 +158,40 @@ class WriteScoreboard:
             self.features.update(["byte enables"] * (piece.enables is not None)
                                  + ["256 bytes"] * (piece.byte_count == MAX_DATA_BYTES)
                                  + ["extension"] * (piece.remote_address >> 40 != 0))
+        self._match()
 
     def packet(self, flits: list[int]) -> Request:
-        """A request packet the RTL sent (header flit first): check it, return the request."""
+        """A request packet the RTL sent (header flit first); returns the request it makes,
+        for the far side to answer."""
         header = flits[0]
         assert not header >> HEADER_BODY.size, f"header flit {header:#x} has bits above the body"
-        tag = unpack(HEADER_BODY, header).message.transaction.tag
-        assert self.to_send, f"packet with tag {tag} sent, none expected"
-        expected = self.to_send[0]
-        piece = expected.pieces.popleft()
-        if not expected.pieces:
-            self.to_send.popleft()
-        reference = request_packet(piece, expected.destination, self.source, tag)
-        got = Packet(header, tuple(flits[1:])) if len(flits) - 1 == unpack(
-            HEADER_BODY, header).link.length else None
-        assert got == reference, (
-            f"packet for {expected.write.burst} piece at {piece.remote_address:#x} "
-            f"({piece.byte_count} bytes) differs from the reference:\n"
-            f"  got       {[hex(flit) for flit in flits]}\n"
-            f"  reference {[hex(reference.header)] + [hex(f) for f in reference.payload]}")
-        assert tag not in self.by_tag, f"tag {tag} handed out while still in use"
-        self.by_tag[tag] = expected
-        self.most_tags_in_use = max(self.most_tags_in_use, len(self.by_tag))
-        expected.unanswered += 1
-        expected.packets += 1
-        self.packets_checked += 1
-        return decode_request(reference)
+        fields = unpack(HEADER_BODY, header)
+        assert fields.link.length == len(flits) - 1, (
+            f"header says {fields.link.length} payload flits, {len(flits) - 1} came")
+        tag = fields.message.transaction.tag
+        assert tag not in self.in_use, f"tag {tag} handed out while still in use"
+        sent = _Sent(flits, tag)
+        self.in_use[tag] = sent
+        self.most_tags_in_use = max(self.most_tags_in_use, len(self.in_use))
+        self.unmatched.append(sent)
+        self._match()
+        return decode_request(Packet(header, tuple(flits[1:])))
+
+    def _match(self) -> None:
+        while self.unmatched and self.to_send:
+            sent = self.unmatched.popleft()
+            expected = self.to_send[0]
+            piece = expected.pieces.popleft()
+            if not expected.pieces:
+                self.to_send.popleft()
+            reference = request_packet(piece, expected.destination, self.source, sent.tag)
+            assert Packet(sent.flits[0], tuple(sent.flits[1:])) == reference, (
+                f"packet for {expected.write.burst} piece at {piece.remote_address:#x} "
+                f"({piece.byte_count} bytes) differs from the reference:\n"
+                f"  got       {[hex(flit) for flit in sent.flits]}\n"
+                f"  reference {[hex(reference.header)] + [hex(f) for f in reference.payload]}")
+            expected.sent.append(sent)
+            self.packets_checked += 1
 
     @staticmethod
     def answer(request: Request, error: bool) -> int:
@@ -180,20 +202,22 @@ class WriteScoreboard:
     def completed(self, header: int) -> None:
         """The RTL took the completion whose header flit is ``header``."""
         transaction = unpack(HEADER_BODY, header).message.transaction
-        expected = self.by_tag.pop(transaction.tag)
-        expected.unanswered -= 1
-        expected.failed |= transaction.command == Command.ERROR_RESPONSE
+        sent = self.in_use.pop(transaction.tag)
+        sent.answered = True
+        sent.failed = transaction.command == Command.ERROR_RESPONSE
 
     def response(self, bid: int, bresp: int) -> None:
         """A B beat the RTL sent."""
         candidates = [item for item in self.bursts if item.write.awid == bid]
         assert candidates, f"BRESP for AWID {bid}, which has no burst outstanding"
         oldest = candidates[0]
-        assert not oldest.pieces and oldest.unanswered == 0, (
+        unanswered = sum(not sent.answered for sent in oldest.sent)
+        assert not oldest.pieces and not unanswered, (
             f"BRESP for AWID {bid} before its oldest burst {oldest.write.burst} was answered "
-            f"({len(oldest.pieces)} packets unsent, {oldest.unanswered} unanswered)")
+            f"({len(oldest.pieces)} packets unsent, {unanswered} unanswered)")
         expected = (Response.DECERR if oldest.decerr else
-                    Response.SLVERR if oldest.failed else Response.OKAY)
+                    Response.SLVERR if any(sent.failed for sent in oldest.sent) else
+                    Response.OKAY)
         assert Response(bresp) == expected, (
             f"{oldest.write.burst} AWID {bid}: BRESP {Response(bresp).name}, "
             f"reference {expected.name}")
@@ -204,4 +228,5 @@ class WriteScoreboard:
 
     def assert_drained(self) -> None:
         assert not self.bursts, f"{len(self.bursts)} bursts never answered"
-        assert not self.by_tag, f"tags {sorted(self.by_tag)} never answered"
+        assert not self.in_use, f"tags {sorted(self.in_use)} never answered"
+        assert not self.unmatched, f"{len(self.unmatched)} packets sent for no burst"

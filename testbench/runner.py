@@ -13,9 +13,10 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+from amaranth.lib import wiring
 from cocotb_tools.runner import Icarus, Runner, get_runner
 
-from hdl.export import export_top
+from hdl.export import export, export_top
 from hdl.params import SystemParams
 from hdl.toolchain import configure
 
@@ -58,16 +59,21 @@ def build_dir_for(top: str, system: SystemParams, simulator: str, waves: bool = 
 
 def run_cocotb(top: str, simulator: str, test_module: str, system: SystemParams,
                testcase: Sequence[str] | None = None, extra_env: dict[str, str] | None = None,
-               ) -> Path:
+               component: wiring.Component | None = None) -> Path:
     """Export ``top``, build it for ``simulator`` and run ``test_module``'s cocotb tests.
 
-    Fails (through cocotb's pytest integration) when any cocotb test fails. Returns the
-    build directory.
+    ``top`` is one of ``hdl.export.TOPS``, or the name to give ``component``: a test top
+    built from more than the system parameters (the test rebuilds the rest itself). Fails
+    (through cocotb's pytest integration) when any cocotb test fails. Returns the build
+    directory.
     """
     configure()
     waves = os.environ.get("WAVES") == "1"
     build_dir = build_dir_for(top, system, simulator, waves)
-    verilog = export_top(top, build_dir, system)
+    if component is None:
+        verilog = export_top(top, build_dir, system)
+    else:
+        verilog = export(component, top, build_dir, system)
     seed = int(os.environ.get("SEED", random.randrange(2**32)))
     print(f"{top} on {simulator}: rerun with SEED={seed}")
     # Icarus writes FST; Verilator writes VCD (its FST writer needs liblz4 headers).

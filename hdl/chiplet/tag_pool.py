@@ -35,10 +35,10 @@ class TagPool(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         count = self.params.outstanding_tags
-        m.submodules.tags = tags = Memory(shape=tag_bits(self.params), depth=count,
-                                          init=list(range(count)))
-        read = tags.read_port(domain="comb")
-        write = tags.write_port()
+        m.submodules.free_list = free_list = Memory(shape=tag_bits(self.params), depth=count,
+                                                    init=list(range(count)))
+        read = free_list.read_port(domain="comb")
+        write = free_list.write_port()
         head = Signal(range(count))
         tail = Signal(range(count))
         free_count = Signal(range(count + 1), init=count)

@@ -140,8 +140,9 @@ class WritePacketizer(wiring.Component):
         container_lane = Signal(lane_bits)
         m.d.comb += container_lane.eq(lower & ~size_mask[:lane_bits])
         for lane in range(lanes):
+            from_lower = lower <= lane if lane < lanes - 1 else Const(1)
             m.d.comb += beat_lanes[lane].eq(
-                (lane >= lower) & ((lane & ~size_mask[:lane_bits]) == container_lane))
+                from_lower & ((lane & ~size_mask[:lane_bits]) == container_lane))
         incremented = Signal(PAGE_BITS)
         m.d.comb += incremented.eq(beat_end)
 

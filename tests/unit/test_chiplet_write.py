@@ -118,7 +118,7 @@ def run(params: ChipletParams, writes: list[WriteBurst], seed: int, pause: float
     return scoreboard
 
 
-@pytest.mark.parametrize("data_bits", [32, 128, 512])
+@pytest.mark.parametrize("data_bits", [32, 64, 128, 256, 512, 1024])
 def test_random_bursts_match_reference(data_bits: int) -> None:
     params = ChipletParams(axi_data_bits=data_bits, outstanding_tags=8)
     rng = random.Random(data_bits)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Module, Mux, Signal
+from amaranth import Array, Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -142,7 +142,7 @@ class WriteResponses(wiring.Component):
         for n, item in enumerate(entries):
             m.d.comb += same_id[n].eq(live[n] & ~retiring[n] & (item.id == self.burst.payload.id))
         older = Signal(range(depth))
-        m.d.comb += older.eq(sum(same_id[n] for n in range(depth)))
+        m.d.comb += older.eq(_count_ones([same_id[n] for n in range(depth)]))
 
         with m.If(self.sent.valid & self.sent.packet):
             m.d.sync += [tag_entry[self.sent.tag].eq(current),
@@ -171,3 +171,11 @@ class WriteResponses(wiring.Component):
                              current.eq(n)]
         m.d.sync += live.eq((live & ~retiring) | (lowest_free & opening.replicate(depth)))
         return m
+
+
+def _count_ones(bits: list[Value]) -> Value:
+    """The number of set bits, as a balanced tree of adders (a chain of 256 nests too deep)."""
+    while len(bits) > 1:
+        bits = [bits[n] + bits[n + 1] if n + 1 < len(bits) else bits[n]
+                for n in range(0, len(bits), 2)]
+    return bits[0]

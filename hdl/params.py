@@ -257,6 +257,9 @@ class SwitchParams(_Section):
         if not _is_power_of_two(self.input_buffer_flits):
             _fail(self.SECTION, "input_buffer_flits", self.input_buffer_flits,
                   "it must be a power of two so that buffer pointers wrap for free")
+        if self.virtual_channels <= layouts.COMPLETION_VC:
+            _fail(self.SECTION, "virtual_channels", self.virtual_channels,
+                  "requests and completions need a virtual channel each")
         if self.input_buffer_flits // self.virtual_channels < layouts.MAX_PACKET_FLITS:
             _fail(self.SECTION, "input_buffer_flits", self.input_buffer_flits,
                   f"each of the {self.virtual_channels} virtual channels needs room for a "

@@ -5,7 +5,7 @@ then, cycle by cycle, :meth:`~SwitchLockstep.drive` gives the values of the RTL'
 (each source offers its next packet from its creation cycle on and sends the payload right
 behind the header) and :meth:`~SwitchLockstep.check` reads the output ports once they have
 settled and fails on the first difference: a header taken in another cycle than the model's,
-a flit that leaves at another cycle, port or with other bits, an error completion that differs.
+a flit that leaves at another cycle, port or with other bits (error completions included).
 Independently of the model, every packet the RTL delivers is scoreboarded against
 :mod:`emulator.ref.switch` (:meth:`~SwitchLockstep.finish`): right output, right payload,
 nothing lost, duplicated or reordered within a (source, destination, VC) flow, drops exactly
@@ -39,6 +39,7 @@ from hdl.switch.harness import SINK_CREDIT_RETURN_CYCLES, SINK_DELAY_BITS
 from hdl.switch.signals import DROP_REASONS
 
 _address = field_reader(HEADER_FLIT, "body", "message", "transaction", "address")
+_command = field_reader(HEADER_FLIT, "body", "message", "transaction", "command")
 
 
 class Mismatch(AssertionError):
@@ -136,10 +137,12 @@ class SwitchLockstep:
         self.model: SwitchResult = model.run(stimulus, limit)
         self.expected = expected_outputs(config, stimulus)
         kept = self.expected >= 0
-        if not np.all(self.model.delivered[kept] >= 0):
+        if (not np.all(self.model.delivered[kept] >= 0)
+                or not np.all(self.model.error_delivered >= 0)):
             raise ValueError(f"the stimulus does not drain in {limit} cycles")
         #: Cycles the RTL runs: to the last delivery or error completion, and a few more.
         self.cycles = int(max(self.model.delivered.max(initial=0),
+                              self.model.error_delivered.max(initial=0),
                               self.model.entered.max(initial=0) + 1)) + 8
         rng = random.Random(seed)
         self.flits = [[header_flit(stimulus, p)]
@@ -158,10 +161,16 @@ class SwitchLockstep:
             for n in range(int(stimulus.length[p])):
                 cycle = int(self.model.started[p]) + 1 + n
                 self.leaving.setdefault(cycle, {})[int(self.model.output[p])] = (int(p), n)
-        self.errors: dict[int, dict[int, int]] = {}
-        for p in self.model.error_completions:
-            cycle = int(self.model.entered[p]) + 1
-            self.errors.setdefault(cycle, {})[int(stimulus.source_port[p])] = int(p)
+        # Error completions: "packet" len(stimulus) + p answers dropped request p.
+        n = len(stimulus)
+        self.answers = {int(p): [error_completion(stimulus, int(p))]
+                        for p in self.model.error_completions}
+        for p, started in zip(self.model.error_completions, self.model.error_started,
+                              strict=True):
+            if started >= 0:
+                port = int(stimulus.source_port[p])
+                self.leaving.setdefault(int(started) + 1, {})[port] = (n + int(p), 0)
+        self.rtl_answered = np.full(len(stimulus), -1, dtype=np.int64)
         self.rtl_delivered = np.full(len(stimulus), -1, dtype=np.int64)
         self.rtl_output = np.full(len(stimulus), -1, dtype=np.int64)
         self.rtl_entered = np.full(len(stimulus), -1, dtype=np.int64)
@@ -227,7 +236,7 @@ class SwitchLockstep:
             flits, first, last = read("out_flit"), read("out_first"), read("out_last")
             for j, (p, n) in expected.items():
                 flit = _slice(flits, j, FLIT_BITS, f"cycle {cycle}: output {j}")
-                length = int(self.stimulus.length[p])
+                length = len(self._flits(p))
                 framing = first[j] + last[j]
                 if framing != f"{int(n == 0)}{int(n == length - 1)}":
                     raise Mismatch(f"cycle {cycle}: output {j} frames flit {n} of the "
@@ -236,19 +245,11 @@ class SwitchLockstep:
                 self._collect(cycle, j, flit, n == 0, n == length - 1)
             self.flits_out += len(expected)
 
-        errors = self.errors.pop(cycle, {})
-        error_valid = int(read("error_valid")[::-1], 2)
-        if error_valid != sum(1 << i for i in errors):
-            raise Mismatch(f"cycle {cycle}: error completions at inputs {_ports(error_valid)}; "
-                           f"the model sends them at {sorted(errors)} "
-                           f"({self._explain(errors.values())})")
-        if error_valid:
-            flits = read("error_flit")
-            for i, p in errors.items():
-                flit = _slice(flits, i, FLIT_BITS, f"cycle {cycle}: error completion {i}")
-                if flit != error_completion(self.stimulus, p):
-                    raise Mismatch(f"cycle {cycle}: the error completion for packet {p} at "
-                                   f"input {i} is {flit:#x}")
+
+    def _flits(self, key: int) -> list[int]:
+        """The flits of packet ``key``, or of the answer to request ``key - len(stimulus)``."""
+        n = len(self.stimulus)
+        return self.flits[key] if key < n else self.answers[key - n]
 
     def _explain(self, packets) -> str:
         reasons = ("no route", "other partition", "spoofed source")
@@ -267,6 +268,16 @@ class SwitchLockstep:
         if not last:
             return
         p = _address(packet[0]) >> SINK_DELAY_BITS
+        if _command(packet[0]) == Command.ERROR_RESPONSE.value:
+            if p not in self.answers or packet != self.answers[p]:
+                raise Mismatch(f"cycle {cycle}: output {port} sent an error completion for "
+                               f"packet {p} that the reference does not expect or that differs")
+            if port != self.stimulus.source_port[p] or self.rtl_answered[p] >= 0:
+                raise Mismatch(f"cycle {cycle}: the error completion for packet {p} left at "
+                               f"port {port}, not once at its requester's port "
+                               f"{self.stimulus.source_port[p]}")
+            self.rtl_answered[p] = cycle
+            return
         if not 0 <= p < len(self.stimulus) or packet != self.flits[p]:
             raise Mismatch(f"cycle {cycle}: output {port} delivered a packet that was not sent "
                            f"or was corrupted (address field says packet {p})")
@@ -295,6 +306,13 @@ class SwitchLockstep:
                            f"{self.expected[wrong[0]]}")
         if not flows_in_order(self.stimulus, self.rtl_delivered):
             raise Mismatch("packets of one (source, destination, VC) flow were reordered")
+        owed = np.flatnonzero((self.expected < 0) & self.stimulus.non_posted)
+        unanswered = owed[self.rtl_answered[owed] < 0]
+        if unanswered.size:
+            raise Mismatch(f"{unanswered.size} dropped requests never answered, e.g. "
+                           f"{self._explain(unanswered[:2])}")
+        if np.any(self.rtl_answered[~((self.expected < 0) & self.stimulus.non_posted)] >= 0):
+            raise Mismatch("an error completion for a packet that needed none")
         expected_drops = [int(np.sum(self.expected == -1 - (reason.value - 1)))
                           for reason in DROP_REASONS]
         if drops != expected_drops:

@@ -11,10 +11,11 @@ Per cycle, in this order (all decisions read the state left by the previous cycl
    (created at or before this cycle) when the input buffer has credits for all its flits on
    its virtual channel. The routing table maps the destination to an output; a destination not
    in the table, an output in another partition, or a source ID other than the one assigned to
-   the input port drops the packet at the ingress (counted per reason; a non-posted request
-   also produces an error completion, logged). Otherwise the packet joins the virtual output
-   queue (input, output, VC) and can be allocated from the next cycle. The link is then busy
-   for the packet's length in flits.
+   the input port drops the packet at the ingress (counted per reason). A dropped non-posted
+   request is answered: its error completion, one flit on the completion VC, joins the queue
+   back to the request's own port (the request waits until that VC has a credit). Otherwise
+   the packet joins the virtual output queue (input, output, VC) and can be allocated from the
+   next cycle. The link is then busy for the packet's length in flits.
 2. **Allocation.** iSLIP with ``islip_iterations`` iterations among inputs and outputs not
    transferring a packet. Input i requests output j when some VC's queue (i, j, v) has a
    ready head packet and output j has downstream credits for all of it; the highest such VC
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from hdl.layouts import COMPLETION_VC
 from hdl.params import SwitchParams
 
 #: Drop reasons, columns of ``SwitchResult.drops``.
@@ -92,7 +94,8 @@ class SwitchResult:
 
     ``entered`` is the cycle the ingress took the header (dropped packets too); flit ``n`` of a
     packet crosses at ``started + n`` and is seen at the output one cycle later, so the tail is
-    delivered at ``started + length``.
+    delivered at ``started + length``. The error completion of a dropped request leaves at the
+    request's input port, a one-flit packet on the completion VC.
     """
 
     entered: np.ndarray  # int64 cycle the header was taken at the ingress, -1 if never
@@ -101,6 +104,8 @@ class SwitchResult:
     output: np.ndarray  # int64 output port, -1 if dropped or not delivered
     drops: np.ndarray  # int64[3]: NO_ROUTE, PARTITION, SPOOFED
     error_completions: np.ndarray  # packet indices that got an error completion
+    error_started: np.ndarray  # per error completion: cycle it crossed, -1 if never
+    error_delivered: np.ndarray  # per error completion: cycle it was delivered, -1 if never
     cycles: int
     flits_delivered: int
 
@@ -152,21 +157,27 @@ def islip_match(request, column, iterations, grant_pointer, accept_pointer,
 
 @njit(cache=True)
 def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
-         created, source_port, source_id, destination, vc, length, non_posted, sink_delay,
-         order, first, route, partition, port_id):
+         created, source_port, source_id, destination, vc_in, length_in, non_posted,
+         delay_in, order, first, route, partition, port_id, completion_vc):
     n = created.shape[0]
+    # Packet n + p is the error completion of dropped request p: one flit on the completion VC.
+    vc = np.full(2 * n, completion_vc, dtype=np.int64)
+    vc[:n] = vc_in
+    length = np.ones(2 * n, dtype=np.int64)
+    length[:n] = length_in
+    sink_delay = np.concatenate((delay_in, delay_in))
     slots = buffer_flits
     voq_packet = np.full((k, k, vcs, slots), -1, dtype=np.int64)
     voq_head = np.zeros((k, k, vcs), dtype=np.int64)
     voq_count = np.zeros((k, k, vcs), dtype=np.int64)
     pair_count = np.zeros((k, k), dtype=np.int64)  # packets queued from input i to output j
     queued = np.zeros(k, dtype=np.int64)  # packets queued at input i
-    ready_at = np.zeros(n, dtype=np.int64)
+    ready_at = np.zeros(2 * n, dtype=np.int64)
     in_credit = np.full((k, vcs), buffer_flits // vcs, dtype=np.int64)
     out_credit = np.full((k, vcs), buffer_flits // vcs, dtype=np.int64)
     ring = credit_return + 1
     for p in range(n):
-        ring = max(ring, credit_return + sink_delay[p] + 1)
+        ring = max(ring, credit_return + delay_in[p] + 1)
     returns = np.zeros((ring, k, vcs), dtype=np.int64)
     next_packet = first[:k].copy()
     link_busy = np.zeros(k, dtype=np.int64)
@@ -178,9 +189,9 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
     grant_pointer = np.zeros(k, dtype=np.int64)
     accept_pointer = np.zeros(k, dtype=np.int64)
     entered = np.full(n, -1, dtype=np.int64)
-    started = np.full(n, -1, dtype=np.int64)
-    delivered = np.full(n, -1, dtype=np.int64)
-    output = np.full(n, -1, dtype=np.int64)
+    started = np.full(2 * n, -1, dtype=np.int64)
+    delivered = np.full(2 * n, -1, dtype=np.int64)
+    output = np.full(2 * n, -1, dtype=np.int64)
     drops = np.zeros(3, dtype=np.int64)
     errors = np.full(n, -1, dtype=np.int64)
     error_count = 0
@@ -213,9 +224,6 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
             v = vc[p]
             if in_credit[i, v] < length[p]:
                 continue
-            next_packet[i] += 1
-            link_busy[i] = length[p] - 1
-            entered[p] = t
             j = route[destination[p]]
             reason = -1
             if j < 0:
@@ -224,12 +232,23 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
                 reason = PARTITION
             elif source_id[p] != port_id[i]:
                 reason = SPOOFED
+            answer = reason >= 0 and non_posted[p]
+            if answer and in_credit[i, completion_vc] < 1:
+                continue  # no room for the error completion yet
+            next_packet[i] += 1
+            link_busy[i] = length[p] - 1
+            entered[p] = t
             if reason >= 0:
                 drops[reason] += 1
-                if non_posted[p]:
+                if answer:
                     errors[error_count] = p
                     error_count += 1
-                continue
+                    # The error completion goes back out of this port like any packet.
+                    p = n + p
+                    j = i
+                    v = completion_vc
+                else:
+                    continue
             in_credit[i, v] -= length[p]
             tail = (voq_head[i, j, v] + voq_count[i, j, v]) % slots
             voq_packet[i, j, v, tail] = p
@@ -343,6 +362,8 @@ class SwitchModel:
             stimulus.non_posted.astype(np.bool_), stimulus.sink_delay.astype(np.int64),
             order.astype(np.int64),
             first.astype(np.int64), self.config.route.astype(np.int64),
-            self.config.partition.astype(np.int64), self.config.port_id.astype(np.int64))
-        return SwitchResult(entered, started, delivered, output, drops, errors, cycles,
-                            int(flits))
+            self.config.partition.astype(np.int64), self.config.port_id.astype(np.int64),
+            COMPLETION_VC)
+        n = len(stimulus)
+        return SwitchResult(entered, started[:n], delivered[:n], output[:n], drops, errors,
+                            started[n + errors], delivered[n + errors], cycles, int(flits))

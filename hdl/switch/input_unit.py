@@ -7,7 +7,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..layouts import FLIT_BITS
+from ..layouts import COMPLETION_VC, FLIT_BITS
 from ..params import SwitchParams
 from .allocator import encode
 from .signals import (
@@ -28,9 +28,12 @@ class InputUnit(wiring.Component):
     **Ingress.** A header on ``flit_in`` is taken (``ready``) when its VC has credits for the
     whole packet; the upstream's credits are kept here as the buffer space each VC may still
     fill (``credits``). The router checks the header in the same cycle (``header``, ``drop``,
-    ``output``); a dropped packet's flits are taken and discarded. The payload flits must follow
-    the header one per cycle (``ready`` stays high for them); a gap sets ``underrun``, which
-    stays set, since the packet's flits may then be read before they were written.
+    ``output``); a dropped packet's flits are taken and discarded. A dropped request that must
+    be answered (``answer``) is taken only when the completion VC has a credit, and its answer
+    (``completion``) joins the queue back to this input's own port as a one-flit packet. The
+    payload flits must follow the header one per cycle (``ready`` stays high for them); a gap
+    sets ``underrun``, which stays set, since the packet's flits may then be read before they
+    were written.
 
     **Buffer.** One memory of ``input_buffer_flits + 1`` flits holds the flits of all VOQs. A
     free-slot bitmap hands out slots lowest first; the slot of the next flit to arrive is
@@ -52,8 +55,9 @@ class InputUnit(wiring.Component):
     credit and frees its slot.
     """
 
-    def __init__(self, params: SwitchParams) -> None:
+    def __init__(self, params: SwitchParams, port: int) -> None:
         self.params = params
+        self.port = port
         k, vcs = params.ports, params.virtual_channels
         credits = data.ArrayLayout(credit_bits(params), vcs)
         super().__init__({
@@ -64,6 +68,8 @@ class InputUnit(wiring.Component):
             "take": Out(1),
             "output": In(params.port_bits),
             "drop": In(Drop),
+            "answer": In(1),
+            "completion": In(FLIT_BITS),
             "output_free": In(k),
             "output_credit": In(data.ArrayLayout(credits, k)),
             "request": Out(k),
@@ -104,13 +110,22 @@ class InputUnit(wiring.Component):
         m.d.comb += [vc_in.eq(packet_vc(self.flit_in)), length_in.eq(packet_flits(self.flit_in))]
         m.d.comb += [
             self.header.eq(self.flit_in),
-            self.ready.eq(~at_header | (credits[vc_in] >= length_in)),
+            self.ready.eq(~at_header | ((credits[vc_in] >= length_in)
+                                        & (~self.answer | (credits[COMPLETION_VC] != 0)))),
             self.take.eq(self.valid & at_header & self.ready),
         ]
         take, keep, write = Signal(), Signal(), Signal()
         m.d.comb += [take.eq(self.valid & self.ready),
-                     keep.eq(self.take & (self.drop == Drop.NONE)),
+                     keep.eq(self.take & ((self.drop == Drop.NONE) | self.answer)),
                      write.eq(keep | (take & ~at_header & ~discarding))]
+        # What joins a queue: the packet, or for a dropped request its one-flit answer back to
+        # this port on the completion VC.
+        queue_output = Signal(params.port_bits)
+        queue_vc = Signal(params.vc_bits)
+        queue_length = Signal(LENGTH_BITS)
+        m.d.comb += [queue_output.eq(Mux(self.answer, self.port, self.output)),
+                     queue_vc.eq(Mux(self.answer, COMPLETION_VC, vc_in)),
+                     queue_length.eq(Mux(self.answer, 1, length_in))]
         with m.If(self.take):
             m.d.sync += [to_come.eq(length_in - 1), discarding.eq(self.drop != Drop.NONE)]
         with m.Elif(take):
@@ -126,7 +141,9 @@ class InputUnit(wiring.Component):
         next_slot = Signal(slot_bits)
         m.d.comb += next_slot.eq(encode([lowest[n] for n in range(slots)], list(range(slots)),
                                         slot_bits))
-        m.d.comb += [flit_write.addr.eq(write_slot), flit_write.data.eq(self.flit_in),
+        m.d.comb += [flit_write.addr.eq(write_slot),
+                     flit_write.data.eq(Mux(at_header & self.answer, self.completion,
+                                            self.flit_in)),
                      flit_write.en.eq(write),
                      link_write.addr.eq(write_slot), link_write.data.eq(next_slot),
                      link_write.en.eq(write)]
@@ -173,12 +190,13 @@ class InputUnit(wiring.Component):
 
         for j in range(k):
             for v in range(vcs):
-                enqueue = keep & (self.output == j) & (vc_in == v)
+                enqueue = keep & (queue_output == j) & (queue_vc == v)
                 dequeue = granted & (self.grant.port == j) & (chosen == v)
                 m.d.sync += count[j][v].eq(count[j][v] + enqueue - dequeue)
                 becomes_head = enqueue & ((count[j][v] == 0) | ((count[j][v] == 1) & dequeue))
                 with m.If(becomes_head):
-                    m.d.sync += [head[j][v].slot.eq(write_slot), head[j][v].length.eq(length_in)]
+                    m.d.sync += [head[j][v].slot.eq(write_slot),
+                                 head[j][v].length.eq(queue_length)]
                 with m.Else():
                     m.d.sync += head[j][v].eq(current[j][v])
                 with m.If(enqueue):
@@ -186,7 +204,7 @@ class InputUnit(wiring.Component):
                 with m.If(enqueue & ~becomes_head):
                     m.d.comb += [packet_write.addr.eq(tail[j][v]), packet_write.en.eq(1)]
         m.d.comb += [packet_write.data.slot.eq(write_slot),
-                     packet_write.data.length.eq(length_in)]
+                     packet_write.data.length.eq(queue_length)]
         with m.If(granted):
             m.d.sync += [pending.eq(Array(Array(count[j]) for j in range(k))
                                     [self.grant.port][chosen] >= 2),
@@ -211,6 +229,6 @@ class InputUnit(wiring.Component):
         m.d.sync += free.eq(free & ~taken | freed)
         for v in range(vcs):
             m.d.sync += credits[v].eq(credits[v]
-                                      - Mux(keep & (vc_in == v), length_in, 0)
+                                      - Mux(keep & (queue_vc == v), queue_length, 0)
                                       + (reading & (read_vc == v)))
         return m

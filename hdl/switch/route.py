@@ -33,10 +33,10 @@ class Router(wiring.Component):
     ``NO_ROUTE`` (no valid entry, or an entry naming a port the switch does not have),
     ``PARTITION`` (that output is in another partition than port ``i``) and ``SPOOFED`` (the
     source ID is not the one assigned to port ``i``). When the input unit takes the header
-    (``take[i]``) and it is dropped, its counter goes up; if it was a non-posted request,
-    ``error_valid[i]`` is high in the next cycle with ``error_flit[i]``: an ``ERROR_RESPONSE``
-    header to the requester on the completion VC, with the request's tag and address, from the
-    endpoint it was sent to.
+    (``take[i]``) and it is dropped, its counter goes up. A dropped non-posted request must be
+    answered (``answer[i]``): ``completion[i]`` is the answer, an ``ERROR_RESPONSE`` header to
+    the requester on the completion VC, with the request's tag and address, from the endpoint
+    it was sent to; the input unit sends it back out of port ``i``.
 
     The routing table is one memory with a combinational read port per input, which is what a
     port-replicated table looks like to a simulator.
@@ -51,8 +51,8 @@ class Router(wiring.Component):
             "take": In(k),
             "port": Out(data.ArrayLayout(params.port_bits, k)),
             "drop": Out(data.ArrayLayout(Drop, k)),
-            "error_valid": Out(k),
-            "error_flit": Out(data.ArrayLayout(FLIT_BITS, k)),
+            "answer": Out(k),
+            "completion": Out(data.ArrayLayout(FLIT_BITS, k)),
             "drops": Out(data.ArrayLayout(COUNTER_BITS, len(DROP_REASONS))),
         })
 
@@ -83,8 +83,7 @@ class Router(wiring.Component):
             ]
             command = _transaction(header, "command")
             non_posted = Cat(command == c for c in NON_POSTED).any()
-            dropped = self.take[i] & (self.drop[i] != Drop.NONE)
-            m.d.sync += self.error_valid[i].eq(dropped & non_posted)
+            m.d.comb += self.answer[i].eq((self.drop[i] != Drop.NONE) & non_posted)
             completion = Signal(HEADER_FLIT, name=f"completion_{i}")
             transaction = completion.body.message.transaction
             m.d.comb += [
@@ -96,8 +95,7 @@ class Router(wiring.Component):
                 transaction.tag.eq(_transaction(header, "tag")),
                 transaction.address.eq(_transaction(header, "address")),
             ]
-            with m.If(dropped):
-                m.d.sync += self.error_flit[i].eq(completion)
+            m.d.comb += self.completion[i].eq(completion)
 
         for n, reason in enumerate(DROP_REASONS):
             count = sum(self.take[i] & (self.drop[i] == reason) for i in range(k))

@@ -24,16 +24,15 @@ def switch_signature(params: SwitchParams, credit_return: bool = True) -> wiring
     its VC has room for the whole packet; the payload must follow one flit per cycle).
     Outputs: ``out_flit[j]`` when ``out_valid[j]``, framed by ``out_first``/``out_last``; there
     is no ready: the next hop's credits (``credit_return``) say what it can take.
-    ``error_flit[i]`` (with ``error_valid[i]``) is an error completion for the requester on
-    input ``i``. ``credit_return=False`` leaves the credit inputs out (for a harness that
-    returns them itself).
+    A dropped non-posted request is answered with an error completion that leaves at the
+    request's own port like any packet. ``credit_return=False`` leaves the credit inputs out
+    (for a harness that returns them itself).
     """
     k = params.ports
     flits = data.ArrayLayout(FLIT_BITS, k)
     members = {
         "in_flit": In(flits), "in_valid": In(k), "in_ready": Out(k),
         "out_flit": Out(flits), "out_valid": Out(k), "out_first": Out(k), "out_last": Out(k),
-        "error_flit": Out(flits), "error_valid": Out(k),
         "csr": Out(csr.CSR_BUS),
         "drops": Out(data.ArrayLayout(COUNTER_BITS, len(DROP_REASONS))),
         "underrun": Out(k),
@@ -62,7 +61,7 @@ class Switch(wiring.Component):
         m.submodules.router = router = Router(params)
         m.submodules.allocator = allocator = IslipAllocator(params)
         m.submodules.crossbar = crossbar = Crossbar(params)
-        inputs = [InputUnit(params) for _ in range(k)]
+        inputs = [InputUnit(params, port) for port in range(k)]
         outputs = [OutputUnit(params) for _ in range(k)]
         for n in range(k):
             m.submodules[f"input_{n}"] = inputs[n]
@@ -76,8 +75,7 @@ class Switch(wiring.Component):
                 self.in_ready[i].eq(unit.ready), self.underrun[i].eq(unit.underrun),
                 router.header[i].eq(unit.header), router.take[i].eq(unit.take),
                 unit.output.eq(router.port[i]), unit.drop.eq(router.drop[i]),
-                self.error_valid[i].eq(router.error_valid[i]),
-                self.error_flit[i].eq(router.error_flit[i]),
+                unit.answer.eq(router.answer[i]), unit.completion.eq(router.completion[i]),
                 unit.output_free.eq(Cat(output.free for output in outputs)),
                 allocator.request[i].eq(unit.request), unit.grant.eq(allocator.input_match[i]),
                 crossbar.flit_in[i].eq(unit.flit), crossbar.start_in[i].eq(unit.start),

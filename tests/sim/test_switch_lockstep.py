@@ -137,7 +137,7 @@ async def run(dut, name: str, lockstep: SwitchLockstep) -> None:
 
     ready, out_valid = dut.in_ready, dut.out_valid
     handles = {name: getattr(dut, name) for name in
-               ("out_flit", "out_first", "out_last", "error_valid", "error_flit")}
+               ("out_flit", "out_first", "out_last")}
     started = time.monotonic()
     written = (None, None)
     for cycle in range(lockstep.cycles):

@@ -34,6 +34,9 @@ def check_against_reference(model: SwitchModel, stimulus: SwitchStimulus, cycles
         assert result.drops[reason] == np.sum(expected == -1 - reason)
     dropped_requests = np.flatnonzero(~kept & stimulus.non_posted)
     assert sorted(result.error_completions) == list(dropped_requests)
+    # Every error completion goes back out of its request's port, after the request came in.
+    assert np.all(result.error_delivered > result.entered[result.error_completions])
+    assert np.all(result.error_delivered == result.error_started + 1)
     assert np.all(result.delivered[kept] > stimulus.created[kept])
     # Taken at the ingress, allocated a cycle later at the earliest, tail one cycle after the
     # last flit crossed.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..layouts import (
@@ -23,7 +23,7 @@ from ..layouts import (
 from ..link.link_signals import DELIVERED_FLIT
 from .axi import BURST_BITS, LEN_BITS, SIZE_BITS, BurstType, data_bytes
 from .windows import ENDPOINT_BITS, PAGE_BITS, AddressWindows
-from .write_signals import burst_layout, sent_signature, tag_bits
+from .write_signals import burst_layout, entry_bits, sent_signature, tag_bits
 
 if TYPE_CHECKING:
     from emulator.ref.chiplet import AddressMap
@@ -40,6 +40,16 @@ EXTENSION_ADDRESS_BITS = field_width(ADDRESS_EXTENSION_FLIT, "address_high")
 BYTE_COUNT_BITS = field_width(TRANSACTION_HEADER, "byte_count")
 
 
+def piece_layout(params) -> data.StructLayout:
+    """One piece buffer's bookkeeping: its bytes' span and count, whether every byte of each
+    128-byte half is enabled, whether it has bytes (``filled``) and is closed (``full``), and
+    what its packets need from its burst."""
+    return data.StructLayout({
+        "start": PAGE_BITS, "end": PAGE_BITS + 1, "count": BYTE_COUNT_BITS, "half_enabled": 2,
+        "filled": 1, "full": 1, "final": 1, "destination": ENDPOINT_BITS,
+        "remote_page": params.axi_address_bits - PAGE_BITS, "entry": entry_bits(params)})
+
+
 class WritePacketizer(wiring.Component):
     """Turns each AXI4 write burst into ``WRITE`` request packets, one burst at a time.
 
@@ -52,12 +62,15 @@ class WritePacketizer(wiring.Component):
     is longer than 128 bytes it is sent as two packets cut at its 128-byte-aligned address.
     All burst types, sizes, lengths and unaligned starts are taken; nothing is refused.
 
-    **Flow.** An AW beat is taken when the packetizer is idle and ``burst`` is taken in the
-    same cycle (the write responses have room for the burst). W beats are then taken one per
-    cycle into a 256-byte buffer until a beat starts a new piece or WLAST is taken; the
-    piece's packets are then sent, a flit per cycle, before the next beat is taken. A burst in
-    no address window sends nothing: its W beats are taken and dropped, and ``sent`` reports
-    its end with the last one, so its DECERR can never come before its data.
+    **Flow.** Two 256-byte piece buffers: beats are gathered into one while the other's
+    packets are sent, a flit per cycle. An AW beat is taken when the gathering side is idle
+    and ``burst`` is taken in the same cycle (the write responses have room for the burst).
+    W beats are then taken one per cycle while the gathering buffer is free; a beat that
+    starts a new piece hands the gathered piece to the sending side and is taken a cycle
+    later, into the other buffer; WLAST hands over the piece with the beat and ends the
+    burst, so the next AW may be taken while its packets leave. A burst in no address window
+    sends nothing: its W beats are taken and dropped, and ``sent.dropped`` reports its end
+    with the last one, so its DECERR can never come before its data.
 
     Members
     -------
@@ -69,11 +82,13 @@ class WritePacketizer(wiring.Component):
         This chiplet's endpoint ID, the ``source`` of every packet.
     burst : Out(stream.Signature(burst_layout(params)))
         One per AW beat taken, in the same cycle: its AWID, and DECERR when in no window.
+    burst_entry : In(entry_bits(params))
+        The write responses' table entry that a burst taken now goes into; ``sent`` names it.
     tag : In(stream.Signature(tag_bits(params)))
         Free tags; one is taken with each header, so headers wait while none is free.
     sent : Out(sent_signature(params))
-        For each header as it leaves, its tag; with the last packet of a burst (or the last
-        W beat of a burst in no window), ``last``.
+        For each header as it leaves, its tag and its burst's entry, and whether it is the
+        burst's last packet; the end of each burst in no window.
     flit : Out(stream.Signature(DELIVERED_FLIT))
         Request packets: the header (``HEADER_BODY``, zero-extended), then the address
         extension flit, the byte-enable flit and the data flits as the packet has them;
@@ -105,6 +120,7 @@ class WritePacketizer(wiring.Component):
             "wready": Out(1),
             "source": In(ENDPOINT_BITS),
             "burst": Out(stream.Signature(burst_layout(params))),
+            "burst_entry": In(entry_bits(params)),
             "tag": In(stream.Signature(tag_bits(params))),
             "sent": Out(sent_signature(params)),
             "flit": Out(stream.Signature(DELIVERED_FLIT)),
@@ -127,7 +143,7 @@ class WritePacketizer(wiring.Component):
         size_mask = Signal(PAGE_BITS)  # Number_Bytes - 1
         wrap_mask = Signal(PAGE_BITS)  # WRAP: Number_Bytes x Burst_Length - 1
         kind = Signal(BurstType)
-        final = Signal()  # WLAST was taken: the piece in the buffer is the burst's last
+        entry = Signal(entry_bits(params))  # the burst's entry in the write responses' table
 
         # The current beat: its active lanes, the end of its container, its byte count.
         container = Signal(PAGE_BITS)
@@ -146,42 +162,60 @@ class WritePacketizer(wiring.Component):
         incremented = Signal(PAGE_BITS)
         m.d.comb += incremented.eq(beat_end)
 
-        # The piece being gathered, in a buffer indexed by address modulo 256.
-        filled = Signal()
-        piece_start = Signal(PAGE_BITS)
-        piece_end = Signal(PAGE_BITS + 1)
-        piece_count = Signal(BYTE_COUNT_BITS)
-        # Every byte enabled, per 128-byte half of the block: a piece cut in two sends each
-        # part with or without a byte-enable flit by its own bytes.
-        half_enabled = Signal(2)
-        buffer = [Signal(8, name=f"byte_{n}") for n in range(MAX_DATA_BYTES)]
-        enabled = Signal(MAX_DATA_BYTES)
-        new_piece = Signal()
-        m.d.comb += new_piece.eq(filled & ((address != piece_end) | (address[:BLOCK_BITS] == 0)))
+        # Two piece buffers, each indexed by address modulo 256: beats are gathered into
+        # buffer ``gather`` while buffer ``send`` is sent. A buffer is ``full`` from the
+        # moment its piece is closed until its last flit leaves.
+        piece = piece_layout(params)
+        pieces = [Signal(piece, name=f"piece_{b}") for b in range(2)]
+        buffers = [[Signal(8, name=f"byte_{b}_{n}") for n in range(MAX_DATA_BYTES)]
+                   for b in range(2)]
+        enabled = [Signal(MAX_DATA_BYTES, name=f"enabled_{b}") for b in range(2)]
+        gather = Signal()
+        send = Signal()
+        gathered = Signal(piece)  # pieces[gather]
+        sending = Signal(piece)  # pieces[send]
+        m.d.comb += [gathered.eq(Mux(gather, pieces[1], pieces[0])),
+                     sending.eq(Mux(send, pieces[1], pieces[0]))]
 
+        new_piece = Signal()  # the beat on W closes the piece gathered so far
+        m.d.comb += new_piece.eq(gathered.filled & ((address != gathered.end)
+                                                    | (address[:BLOCK_BITS] == 0)))
         take_w = Signal()
         m.d.comb += take_w.eq(self.wvalid & self.wready)
         store = Signal()  # take_w for a burst in a window
         m.d.comb += store.eq(take_w & ~decerr)
+        close = Signal()  # the gathered piece is handed to the sender this cycle
         slot = address[lane_bits:BLOCK_BITS]
-        for position in range(MAX_DATA_BYTES):
-            lane = position % lanes
-            with m.If(store & (slot == position >> lane_bits) & beat_lanes[lane]):
-                m.d.sync += [buffer[position].eq(self.wdata.word_select(lane, 8)),
-                             enabled[position].eq(self.wstrb[lane])]
         beat_all_enabled = Signal()
         m.d.comb += beat_all_enabled.eq((self.wstrb & beat_lanes) == beat_lanes)
+        half = address[HALF_BITS]
+        for b in range(2):
+            here = Signal(name=f"store_{b}")
+            m.d.comb += here.eq(store & (gather == b))
+            for position in range(MAX_DATA_BYTES):
+                lane = position % lanes
+                with m.If(here & (slot == position >> lane_bits) & beat_lanes[lane]):
+                    m.d.sync += [buffers[b][position].eq(self.wdata.word_select(lane, 8)),
+                                 enabled[b][position].eq(self.wstrb[lane])]
+            target = pieces[b]
+            with m.If(here):
+                m.d.sync += [target.filled.eq(1), target.end.eq(beat_end)]
+                with m.If(target.filled):
+                    m.d.sync += [target.count.eq(target.count + beat_end - address),
+                                 target.half_enabled.bit_select(half, 1).eq(
+                                     target.half_enabled.bit_select(half, 1)
+                                     & beat_all_enabled)]
+                with m.Else():
+                    m.d.sync += [target.start.eq(address), target.count.eq(beat_end - address),
+                                 target.half_enabled.eq(0b11),
+                                 target.half_enabled.bit_select(half, 1).eq(beat_all_enabled)]
+            with m.If(close & (gather == b)):
+                m.d.sync += [target.full.eq(1), target.final.eq(take_w & self.wlast),
+                             target.destination.eq(destination),
+                             target.remote_page.eq(remote_page), target.entry.eq(entry)]
+        with m.If(close):
+            m.d.sync += gather.eq(~gather)
         with m.If(store):
-            m.d.sync += [filled.eq(1), piece_end.eq(beat_end)]
-            half = address[HALF_BITS]
-            with m.If(filled):
-                m.d.sync += [piece_count.eq(piece_count + beat_end - address),
-                             half_enabled.bit_select(half, 1).eq(
-                                 half_enabled.bit_select(half, 1) & beat_all_enabled)]
-            with m.Else():
-                m.d.sync += [piece_start.eq(address), piece_count.eq(beat_end - address),
-                             half_enabled.eq(0b11),
-                             half_enabled.bit_select(half, 1).eq(beat_all_enabled)]
             with m.Switch(kind):
                 with m.Case(BurstType.INCR):
                     m.d.sync += address.eq(incremented)
@@ -197,18 +231,20 @@ class WritePacketizer(wiring.Component):
         last_of_piece = Signal()
         all_enabled = Signal()  # of the packet being sent
         m.d.comb += [
-            split.eq(~half_enabled.all() & (piece_count > BYTE_ENABLE_BITS)),
-            all_enabled.eq(Mux(split, half_enabled.bit_select(second, 1), half_enabled.all())),
-            first_count.eq(Mux(split, BYTE_ENABLE_BITS - piece_start[:HALF_BITS], piece_count)),
+            split.eq(~sending.half_enabled.all() & (sending.count > BYTE_ENABLE_BITS)),
+            all_enabled.eq(Mux(split, sending.half_enabled.bit_select(second, 1),
+                               sending.half_enabled.all())),
+            first_count.eq(Mux(split, BYTE_ENABLE_BITS - sending.start[:HALF_BITS],
+                               sending.count)),
             # The second part starts at the piece's 128-byte-aligned address.
             packet_start.eq(Mux(second, Cat(Const(0, HALF_BITS), Const(1, 1),
-                                            piece_start[HALF_BITS + 1:]),
-                                piece_start)),
-            packet_count.eq(Mux(second, piece_count - first_count, first_count)),
+                                            sending.start[HALF_BITS + 1:]),
+                                sending.start)),
+            packet_count.eq(Mux(second, sending.count - first_count, first_count)),
             last_of_piece.eq(~split | second),
         ]
         remote = Signal(params.axi_address_bits)
-        m.d.comb += remote.eq(Cat(packet_start, remote_page))
+        m.d.comb += remote.eq(Cat(packet_start, sending.remote_page))
         has_extension = Signal()
         m.d.comb += has_extension.eq(remote[HEADER_ADDRESS_BITS:].any()
                                      if params.axi_address_bits > HEADER_ADDRESS_BITS else 0)
@@ -222,7 +258,7 @@ class WritePacketizer(wiring.Component):
             header.link.vc.eq(REQUEST_VC),
             header.link.length.eq(has_extension + ~all_enabled + data_flits),
             transaction.command.eq(Command.WRITE),
-            transaction.destination.eq(destination),
+            transaction.destination.eq(sending.destination),
             transaction.source.eq(self.source),
             transaction.tag.eq(self.tag.payload),
             transaction.address.eq(remote[:HEADER_ADDRESS_BITS]),
@@ -239,7 +275,7 @@ class WritePacketizer(wiring.Component):
         m.d.comb += offset.eq(packet_start[:BLOCK_BITS])
         enables = Signal(BYTE_ENABLE_BITS)
         shifted_enables = Signal(MAX_DATA_BYTES)
-        m.d.comb += shifted_enables.eq(enabled >> offset)
+        m.d.comb += shifted_enables.eq(Mux(send, enabled[1], enabled[0]) >> offset)
         for bit in range(BYTE_ENABLE_BITS):
             m.d.comb += enables[bit].eq(shifted_enables[bit] & (packet_count > bit))
 
@@ -250,13 +286,18 @@ class WritePacketizer(wiring.Component):
         remaining = Signal(BYTE_COUNT_BITS)
         m.d.comb += [position.eq(offset + (flit_index << FLIT_BYTE_BITS)),
                      remaining.eq(packet_count - (flit_index << FLIT_BYTE_BITS))]
-        chunks = [Cat(*buffer[n:n + FLIT_BYTES]) for n in range(0, MAX_DATA_BYTES, FLIT_BYTES)]
-        chunk = Array(chunks + [Const(0, FLIT_BITS)])
         chunk_index = position[FLIT_BYTE_BITS:]
-        pair = Signal(2 * FLIT_BITS)
-        m.d.comb += pair.eq(Cat(chunk[chunk_index], chunk[chunk_index + 1]))
+        pairs = []
+        for b in range(2):
+            chunks = [Cat(*buffers[b][n:n + FLIT_BYTES])
+                      for n in range(0, MAX_DATA_BYTES, FLIT_BYTES)]
+            chunk = Array(chunks + [Const(0, FLIT_BITS)])
+            pair = Signal(2 * FLIT_BITS, name=f"pair_{b}")
+            m.d.comb += pair.eq(Cat(chunk[chunk_index], chunk[chunk_index + 1]))
+            pairs.append(pair)
         shifted = Signal(2 * FLIT_BITS)
-        m.d.comb += shifted.eq(pair >> Cat(Const(0, 3), position[:FLIT_BYTE_BITS]))
+        m.d.comb += shifted.eq(Mux(send, pairs[1], pairs[0])
+                               >> Cat(Const(0, 3), position[:FLIT_BYTE_BITS]))
         data_flit = Signal(FLIT_BITS)
         for byte in range(FLIT_BYTES):
             m.d.comb += data_flit.word_select(byte, 8).eq(
@@ -267,7 +308,8 @@ class WritePacketizer(wiring.Component):
         flit_taken = Signal()
         m.d.comb += flit_taken.eq(self.flit.valid & self.flit.ready)
 
-        with m.FSM():
+        # Gathering: one burst at a time.
+        with m.FSM(name="gathering"):
             with m.State("IDLE"):
                 m.d.comb += [
                     self.burst.valid.eq(self.awvalid),
@@ -282,34 +324,39 @@ class WritePacketizer(wiring.Component):
                         decerr.eq(~windows.hit),
                         destination.eq(windows.destination),
                         remote_page.eq(windows.remote_address[PAGE_BITS:]),
+                        entry.eq(self.burst_entry),
                         address.eq(self.awaddr[:PAGE_BITS]),
                         size_mask.eq((Const(1, PAGE_BITS) << self.awsize) - 1),
                         wrap_mask.eq(wrap | ((Const(1, PAGE_BITS) << self.awsize) - 1)),
                         kind.eq(self.awburst),
-                        final.eq(0),
                     ]
                     m.next = "DATA"
             with m.State("DATA"):
-                m.d.comb += self.wready.eq(decerr | ~new_piece)
                 with m.If(decerr):
+                    m.d.comb += self.wready.eq(1)
                     with m.If(take_w & self.wlast):
-                        m.d.comb += [self.sent.valid.eq(1), self.sent.last.eq(1)]
+                        m.d.comb += [self.sent.dropped.eq(1), self.sent.dropped_entry.eq(entry)]
                         m.next = "IDLE"
-                with m.Elif(self.wvalid & new_piece):
-                    m.next = "HEADER"
-                with m.Elif(take_w & self.wlast):
-                    m.d.sync += final.eq(1)
-                    m.next = "HEADER"
+                with m.Elif(~gathered.full):
+                    m.d.comb += self.wready.eq(~new_piece)
+                    with m.If(self.wvalid & new_piece):
+                        m.d.comb += close.eq(1)
+                    with m.Elif(take_w & self.wlast):
+                        m.d.comb += close.eq(1)
+                        m.next = "IDLE"
+
+        # Sending: the full buffers in turn.
+        with m.FSM(name="sending"):
             with m.State("HEADER"):
                 m.d.comb += [
-                    self.flit.valid.eq(self.tag.valid),
+                    self.flit.valid.eq(sending.full & self.tag.valid),
                     self.flit.payload.flit.eq(header),
-                    self.tag.ready.eq(self.flit.ready),
+                    self.tag.ready.eq(sending.full & self.flit.ready),
                 ]
                 with m.If(flit_taken):
-                    m.d.comb += [self.sent.valid.eq(1), self.sent.packet.eq(1),
-                                 self.sent.tag.eq(self.tag.payload),
-                                 self.sent.last.eq(final & last_of_piece)]
+                    m.d.comb += [self.sent.valid.eq(1), self.sent.tag.eq(self.tag.payload),
+                                 self.sent.entry.eq(sending.entry),
+                                 self.sent.last.eq(sending.final & last_of_piece)]
                     m.d.sync += flit_index.eq(0)
                     with m.If(has_extension):
                         m.next = "EXTENSION"
@@ -334,13 +381,12 @@ class WritePacketizer(wiring.Component):
                 with m.If(flit_taken):
                     m.d.sync += flit_index.eq(flit_index + 1)
                     with m.If(last_data_flit):
+                        m.next = "HEADER"
                         with m.If(~last_of_piece):
                             m.d.sync += second.eq(1)
-                            m.next = "HEADER"
                         with m.Else():
-                            m.d.sync += [second.eq(0), filled.eq(0)]
-                            with m.If(final):
-                                m.next = "IDLE"
-                            with m.Else():
-                                m.next = "DATA"
+                            m.d.sync += [second.eq(0), send.eq(~send)]
+                            for b in range(2):
+                                with m.If(send == b):
+                                    m.d.sync += [pieces[b].full.eq(0), pieces[b].filled.eq(0)]
         return m

@@ -73,6 +73,7 @@ class WritePath(wiring.Component):
         wiring.connect(m, tags.allocate, packetizer.tag)
         wiring.connect(m, responses.free, tags.free)
         wiring.connect(m, packetizer.burst, responses.burst)
+        m.d.comb += packetizer.burst_entry.eq(responses.burst_entry)
         wiring.connect(m, packetizer.sent, responses.sent)
         wiring.connect(m, packetizer.flit, wiring.flipped(self.request))
         wiring.connect(m, wiring.flipped(self.completion), responses.completion)

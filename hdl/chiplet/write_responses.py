@@ -10,7 +10,7 @@ from ..layouts import HEADER_BODY, Command
 from ..link.link_signals import DELIVERED_FLIT
 from ..params import ChipletParams
 from .axi import Response
-from .write_signals import burst_layout, sent_signature, tag_bits
+from .write_signals import burst_layout, entry_bits, sent_signature, tag_bits
 
 
 class WriteResponses(wiring.Component):
@@ -18,9 +18,9 @@ class WriteResponses(wiring.Component):
 
     **Bursts.** A table of ``outstanding_tags`` entries holds the bursts under way: AWID,
     DECERR, "some packet failed", the packets sent and not yet answered, whether the burst
-    has sent all it will (``sent.last``), and how many older bursts of the same AWID are still
-    in the table. ``burst`` takes a burst into the lowest free entry; it becomes the current
-    burst, to which ``sent`` events belong (the packetizer handles one burst at a time).
+    has sent all it will (``sent.last`` or ``sent.dropped``), and how many older bursts of
+    the same AWID are still in the table. ``burst`` takes a burst into the lowest free entry,
+    whose number is on ``burst_entry``; ``sent`` events name the entry they belong to.
 
     **Completions.** A completion's header (``WRITE_RESPONSE`` or ``ERROR_RESPONSE``) is looked
     up by tag; its burst has one packet fewer to wait for, and is marked failed on
@@ -38,8 +38,10 @@ class WriteResponses(wiring.Component):
     -------
     burst : In(stream.Signature(burst_layout(params)))
         A burst starts; ready while an entry is free.
+    burst_entry : Out(entry_bits(params))
+        The entry a burst taken in this cycle goes into.
     sent : In(sent_signature(params))
-        The packetizer's events for the current burst (never in the cycle ``burst`` is taken).
+        The packetizer's events, each naming its burst's entry.
     completion : In(stream.Signature(DELIVERED_FLIT))
         Completion packets; always ready.
     free : Out(stream.Signature(tag_bits(params)))
@@ -55,6 +57,7 @@ class WriteResponses(wiring.Component):
         self.params = params
         super().__init__({
             "burst": In(stream.Signature(burst_layout(params))),
+            "burst_entry": Out(entry_bits(params)),
             "sent": In(sent_signature(params)),
             "completion": In(stream.Signature(DELIVERED_FLIT)),
             "free": Out(stream.Signature(tag_bits(params))),
@@ -70,15 +73,14 @@ class WriteResponses(wiring.Component):
         params = self.params
         depth = params.outstanding_tags
         tags = params.outstanding_tags
-        entry_bits = max(1, (depth - 1).bit_length())
+        entry_width = entry_bits(params)
         count = range(tags + 1)
         entry = data.StructLayout({
             "id": params.axi_id_bits, "decerr": 1, "failed": 1, "closed": 1,
             "pending": count, "older": range(depth)})
         entries = [Signal(entry, name=f"entry_{n}") for n in range(depth)]
         live = Signal(depth)
-        current = Signal(entry_bits)
-        tag_entry = Array(Signal(entry_bits, name=f"tag_entry_{t}") for t in range(tags))
+        tag_entry = Array(Signal(entry_width, name=f"tag_entry_{t}") for t in range(tags))
         busy = Signal(tags)
 
         # Open: the lowest free entry.
@@ -88,6 +90,9 @@ class WriteResponses(wiring.Component):
         opening = Signal()
         m.d.comb += [self.burst.ready.eq(free_entries.any()),
                      opening.eq(self.burst.valid & self.burst.ready)]
+        for n in reversed(range(depth)):
+            with m.If(lowest_free[n]):
+                m.d.comb += self.burst_entry.eq(n)
 
         # Completions: only headers count; skip the flits after them.
         in_packet = Signal()
@@ -108,7 +113,7 @@ class WriteResponses(wiring.Component):
         failed = Signal()
         m.d.comb += failed.eq(completion_header.message.transaction.command
                               == Command.ERROR_RESPONSE)
-        answered_entry = Signal(entry_bits)
+        answered_entry = Signal(entry_width)
         m.d.comb += answered_entry.eq(tag_entry[completed_tag])
         m.d.sync += [self.free.valid.eq(answered), self.free.payload.eq(completed_tag)]
 
@@ -144,8 +149,8 @@ class WriteResponses(wiring.Component):
         older = Signal(range(depth))
         m.d.comb += older.eq(_count_ones([same_id[n] for n in range(depth)]))
 
-        with m.If(self.sent.valid & self.sent.packet):
-            m.d.sync += [tag_entry[self.sent.tag].eq(current),
+        with m.If(self.sent.valid):
+            m.d.sync += [tag_entry[self.sent.tag].eq(self.sent.entry),
                          busy.bit_select(self.sent.tag, 1).eq(1)]
         with m.If(answered):
             m.d.sync += busy.bit_select(completed_tag, 1).eq(0)
@@ -153,12 +158,13 @@ class WriteResponses(wiring.Component):
         for n, item in enumerate(entries):
             here_sent = Signal(name=f"sent_{n}")
             here_answered = Signal(name=f"answered_{n}")
-            m.d.comb += [here_sent.eq(self.sent.valid & self.sent.packet & (current == n)),
+            m.d.comb += [here_sent.eq(self.sent.valid & (self.sent.entry == n)),
                          here_answered.eq(answered & (answered_entry == n))]
             m.d.sync += item.pending.eq(item.pending + here_sent - here_answered)
             with m.If(here_answered & failed):
                 m.d.sync += item.failed.eq(1)
-            with m.If(self.sent.valid & self.sent.last & (current == n)):
+            with m.If((here_sent & self.sent.last)
+                      | (self.sent.dropped & (self.sent.dropped_entry == n))):
                 m.d.sync += item.closed.eq(1)
             with m.If(live[n] & ~retiring[n] & (item.id == retired_id) & load
                       & (item.older != 0)):
@@ -167,8 +173,7 @@ class WriteResponses(wiring.Component):
                 m.d.sync += [item.id.eq(self.burst.payload.id),
                              item.decerr.eq(self.burst.payload.decerr),
                              item.failed.eq(0), item.closed.eq(0), item.pending.eq(0),
-                             item.older.eq(older),
-                             current.eq(n)]
+                             item.older.eq(older)]
         m.d.sync += live.eq((live & ~retiring) | (lowest_free & opening.replicate(depth)))
         return m
 

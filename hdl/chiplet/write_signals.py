@@ -18,6 +18,11 @@ def tag_bits(params: ChipletParams) -> int:
     return max(1, (params.outstanding_tags - 1).bit_length())
 
 
+def entry_bits(params: ChipletParams) -> int:
+    """Width of an entry number in the write responses' burst table."""
+    return max(1, (params.outstanding_tags - 1).bit_length())
+
+
 def burst_layout(params: ChipletParams) -> data.StructLayout:
     """A write burst the packetizer has taken: its AWID, and whether it is in no window."""
     return data.StructLayout({"id": params.axi_id_bits, "decerr": 1})
@@ -26,14 +31,17 @@ def burst_layout(params: ChipletParams) -> data.StructLayout:
 def sent_signature(params: ChipletParams) -> wiring.Signature:
     """What the packetizer tells the write responses each cycle, as their source sees it.
 
-    ``valid`` for one cycle per event: ``packet`` when a request packet's header leaves with
-    ``tag``, ``last`` when the current burst has nothing more to send (with its last packet,
-    or alone for a burst in no window once its data are taken). There is no ready: the
-    responses take every event.
+    ``valid`` for one cycle when a request packet's header leaves with ``tag``, for the burst
+    in table entry ``entry``; ``last`` when it is that burst's last packet. ``dropped`` for one
+    cycle when the last W beat of the burst in entry ``dropped_entry``, a burst in no window,
+    is taken (it sends nothing). Both may happen in one cycle, for different bursts. There is
+    no ready: the responses take every event.
     """
     return wiring.Signature({
         "valid": Out(1),
-        "packet": Out(1),
         "last": Out(1),
         "tag": Out(tag_bits(params)),
+        "entry": Out(entry_bits(params)),
+        "dropped": Out(1),
+        "dropped_entry": Out(entry_bits(params)),
     })

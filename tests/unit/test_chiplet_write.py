@@ -16,6 +16,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from emulator.ref.axi import Burst
+from emulator.ref.chiplet import Piece, decode_request, request_packet
 from hdl.chiplet.axi import BurstType, data_bytes
 from hdl.chiplet.write_path import WritePath
 from hdl.params import ChipletParams
@@ -167,3 +168,27 @@ def test_parameter_edges(config: dict) -> None:
     scoreboard = run(params, writes, seed=11)
     assert scoreboard.responses_checked == len(writes)
     assert len(scoreboard.response_counts) == 3, scoreboard.response_counts
+
+
+def test_stray_completion_is_counted_and_dropped() -> None:
+    """A completion whose tag is not in use is counted and answers nothing (no BRESP)."""
+    params = ChipletParams(axi_data_bits=128, outstanding_tags=4)
+    dut = WritePath(write_test_windows(params))
+    stray = WriteScoreboard.answer(
+        decode_request(request_packet(Piece(0x40000, 16, (0,), bytes(16)), 1, SOURCE, 2)),
+        False)
+
+    async def bench(ctx) -> None:
+        ctx.set(dut.completion.payload, {"flit": stray, "last": 1})
+        ctx.set(dut.completion.valid, 1)
+        await ctx.tick()
+        ctx.set(dut.completion.valid, 0)
+        for _ in range(5):
+            await ctx.tick()
+            assert not ctx.get(dut.s_axi.bvalid)
+        assert ctx.get(dut.stray_completions) == 1
+
+    simulator = Simulator(dut)
+    simulator.add_clock(1e-9)
+    simulator.add_testbench(bench)
+    simulator.run()

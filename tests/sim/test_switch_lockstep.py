@@ -36,7 +36,7 @@ from testbench.harness import PERIOD_NS
 from testbench.runner import params_in_test, run_cocotb
 from testbench.switch_lockstep import Scenario, SwitchLockstep, csr_writes, make_stimulus
 
-PACKETS = int(os.environ.get("PACKETS", 3000))
+PACKETS = int(os.environ.get("PACKETS", 2000))
 #: The benchmark's k = 8 switch (256-flit buffers, 4 iterations), for the saturation figure.
 BENCH_SYSTEM = dataclasses.replace(PRESETS["small"], name="small-switch-bench",
                                    switch=bench_params(8))

@@ -21,7 +21,7 @@ help:
 	@echo "make regress  cocotb tests for each of SEEDS='$(SEEDS)' with PACKETS=5000"
 	@echo "make verilog  export Verilog + parameter JSON to build/verilog/PRESET"
 	@echo "make lint     ruff, and verilator --lint-only -Wall on the exported Verilog"
-	@echo "              (TOPS='switch' PRESET=trn4-nvl72: the 72-port switch alone, ~15 min, 6 GB)"
+	@echo "              (TOPS='switch' PRESET=trn4-nvl72: the 72-port switch alone, ~11 min, 6 GB)"
 	@echo "make waves    run the framing loopback with WAVES=1 and print the waveform paths"
 	@echo "make bench    benchmarks: JSON and plots in build/bench"
 	@echo "make clean    remove build outputs (keeps $(VENV))"

@@ -32,6 +32,8 @@ class LinkEnd(wiring.Component):
         Good packets per VC, in order; as ``LinkReceiver.delivered``.
     counters : Out(LINK_COUNTERS)
         Counters since reset, named as ``emulator.cycle.link.LinkCounters``.
+    idle : Out(1)
+        Every packet this end sent has been acknowledged by the far end.
     """
 
     def __init__(self, params: LinkParams) -> None:
@@ -44,6 +46,7 @@ class LinkEnd(wiring.Component):
             "flit_in": In(WIRE),
             "delivered": Out(stream.Signature(DELIVERED_FLIT)).array(vcs),
             "counters": Out(LINK_COUNTERS),
+            "idle": Out(1),
         })
 
     def elaborate(self, platform) -> Module:
@@ -61,6 +64,7 @@ class LinkEnd(wiring.Component):
             m.d.comb += [tx.freed[vc].eq(rx.freed[vc]), tx.far_freed[vc].eq(rx.far_freed[vc])]
         m.d.comb += [
             self.flit_out.eq(tx.flit),
+            self.idle.eq(tx.idle),
             tx.expected.eq(rx.expected),
             tx.nak_wanted.eq(rx.nak_wanted),
             rx.nak_sent.eq(tx.nak_sent),

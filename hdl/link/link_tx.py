@@ -57,6 +57,8 @@ class LinkTransmitter(wiring.Component):
         The receiver asks for a NAK; ``nak_sent`` is high in the cycle it goes out.
     far_ack_valid, far_ack, far_nak, far_freed_valid, far_freed : In
         What the receiver recorded last cycle (see :class:`~hdl.link.link_rx.LinkReceiver`).
+    idle : Out(1)
+        Every packet sent has been acknowledged: nothing is held for replay.
     packets_sent, packets_replayed, replays, timeouts, naks_sent, credit_stall_cycles : Out(32)
         Counters since reset (each wraps). A credit stall cycle is one where a new packet
         could go but every VC holding one lacks credits.
@@ -79,6 +81,7 @@ class LinkTransmitter(wiring.Component):
             "far_nak": In(1),
             "far_freed_valid": In(1),
             "far_freed": In(CREDIT_BITS).array(vcs),
+            "idle": Out(1),
             "packets_sent": Out(COUNTER_BITS),
             "packets_replayed": Out(COUNTER_BITS),
             "replays": Out(COUNTER_BITS),
@@ -119,6 +122,7 @@ class LinkTransmitter(wiring.Component):
         oldest_now = Signal(SEQ_BITS)
         m.d.comb += [
             held.eq(next_seq - oldest),
+            self.idle.eq(oldest == next_seq),
             released.eq(self.far_ack - oldest + 1),
             acknowledged.eq(self.far_ack_valid & (held != 0) & (released != 0)
                             & (released <= held)),

@@ -302,10 +302,14 @@ class ChipletParams(_Section):
         if self.axi_data_bits not in (32, 64, 128, 256, 512, 1024):
             _fail(self.SECTION, "axi_data_bits", self.axi_data_bits,
                   "AXI4 data widths are 32, 64, 128, 256, 512 or 1024 bits")
+        # Reads and writes each have outstanding_tags tags: the top bit of the header's tag
+        # field tells them apart (READ_TAG_FLAG in hdl/chiplet/read_signals.py).
         tag_width = layouts.field_width(layouts.TRANSACTION_HEADER, "tag")
-        if not 1 <= self.outstanding_tags <= 1 << tag_width:
+        per_side = 1 << (tag_width - 1)
+        if not 1 <= self.outstanding_tags <= per_side:
             _fail(self.SECTION, "outstanding_tags", self.outstanding_tags,
-                  f"the header's tag field has {tag_width} bits, so 1 to {1 << tag_width}")
+                  f"the header's tag field has {tag_width} bits and its top bit marks reads, "
+                  f"so reads and writes each have 1 to {per_side} tags")
 
 
 @dataclass(frozen=True)

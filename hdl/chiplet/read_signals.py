@@ -1,0 +1,51 @@
+"""What the parts of the chiplet's read path pass between them, and how read tags are told
+from write tags.
+
+The packet format lives in :mod:`hdl.layouts` and the AXI4 signature in
+:mod:`hdl.chiplet.axi`; this module holds the shapes the read packetizer and the read
+responses exchange. Tags inside the chiplet are pool indices (``tag_bits`` wide, shared with
+the write path); only the header's tag field carries :data:`READ_TAG_FLAG`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import Out
+
+from ..layouts import TRANSACTION_HEADER, field_width
+from .axi import LEN_BITS, SIZE_BITS, BurstType
+from .windows import PAGE_BITS
+from .write_signals import tag_bits
+
+if TYPE_CHECKING:
+    from ..params import ChipletParams
+
+#: The top bit of the header's tag field: set in the tag of every read request (and so of its
+#: completion), clear for writes. Reads and writes each have ``outstanding_tags`` tags, so
+#: ``ChipletParams`` allows at most this many.
+READ_TAG_FLAG = 1 << (field_width(TRANSACTION_HEADER, "tag") - 1)
+#: Width of a packet's byte count (1 to 256 for a read).
+BYTE_COUNT_BITS = field_width(TRANSACTION_HEADER, "byte_count")
+
+
+def read_burst_layout(params: ChipletParams) -> data.StructLayout:
+    """A read burst the packetizer has taken: what the read responses need to walk its beats
+    (ARID, the low 12 address bits, ARLEN, ARSIZE, ARBURST) and whether it is in no window."""
+    return data.StructLayout({
+        "id": params.axi_id_bits, "address": PAGE_BITS, "length": LEN_BITS, "size": SIZE_BITS,
+        "kind": BurstType, "decerr": 1})
+
+
+def piece_signature(params: ChipletParams) -> wiring.Signature:
+    """What the read packetizer tells the read responses, as their source sees it: ``valid``
+    for one cycle when a ``READ`` request's header leaves, with its pool ``tag`` and
+    ``byte_count``. Headers leave in the order of their bytes in the bursts, bursts in AR
+    order. There is no ready: the responses take every event (they have room for one per
+    tag)."""
+    return wiring.Signature({
+        "valid": Out(1),
+        "tag": Out(tag_bits(params)),
+        "byte_count": Out(BYTE_COUNT_BITS),
+    })

@@ -230,3 +230,27 @@ class WriteScoreboard:
         assert not self.bursts, f"{len(self.bursts)} bursts never answered"
         assert not self.in_use, f"tags {sorted(self.in_use)} never answered"
         assert not self.unmatched, f"{len(self.unmatched)} packets sent for no burst"
+
+
+def master_burst(rng: random.Random, bus_bytes: int, base: int) -> tuple[int, int, int, int]:
+    """(address, byte count, AxSIZE, AxBURST) of a burst cocotbext-axi's AxiMaster makes
+    inside the page at ``base``: INCR of any size and start (split by AxiMaster past 256
+    beats); FIXED full width and aligned; WRAP regions of at least a bus word (AxiMaster
+    rotates lanes through the whole bus)."""
+    widest = bus_bytes.bit_length() - 1
+    kind = rng.choice([BurstType.INCR, BurstType.INCR, BurstType.FIXED, BurstType.WRAP]).value
+    if kind == BurstType.FIXED.value:
+        length = rng.randint(1, 16)
+        address = base + rng.randrange(PAGE_BYTES // bus_bytes - length + 1) * bus_bytes
+        return address, length * bus_bytes, widest, kind
+    if kind == BurstType.WRAP.value:
+        length = rng.choice([2, 4, 8, 16])
+        size = rng.choice([size for size in range(widest + 1) if length << size >= bus_bytes])
+        total = length << size
+        address = base + (rng.randint(0, (PAGE_BYTES - total) >> size) << size)
+        return address, total, size, kind
+    size = rng.randint(0, widest)
+    address = base + rng.choice([0, rng.randrange(PAGE_BYTES)])
+    room = PAGE_BYTES - address % PAGE_BYTES
+    count = min(room, rng.choice([1, rng.randint(1, 256 << size), 256 << size]))
+    return address, count, size, kind

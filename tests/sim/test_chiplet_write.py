@@ -29,7 +29,7 @@ from cocotbext.axi.axi_channels import (
 )
 
 from emulator.ref.axi import PAGE_BYTES, Burst, beats
-from hdl.chiplet.axi import BurstType, data_bytes
+from hdl.chiplet.axi import data_bytes
 from hdl.chiplet.write_path import WritePath
 from hdl.layouts import FLIT_BITS
 from hdl.params import PRESETS, ChipletParams, SystemParams
@@ -40,6 +40,7 @@ from testbench.chiplet_write import (
     SOURCE,
     WriteBurst,
     WriteScoreboard,
+    master_burst,
     random_write,
     write_test_windows,
 )
@@ -164,30 +165,6 @@ class WritePathBench:
         assert not missing, f"the bursts never exercised {sorted(missing)}"
 
 
-def master_burst(rng: random.Random, bus_bytes: int) -> tuple[int, int, int, int]:
-    """(address, byte count, AxSIZE, AxBURST) of a write AxiMaster makes: INCR of any size
-    and start inside a page (split by AxiMaster past 256 beats); FIXED full width and aligned;
-    WRAP regions of at least a bus word (AxiMaster rotates lanes through the whole bus)."""
-    base = rng.choice(PAGES) * PAGE_BYTES
-    widest = bus_bytes.bit_length() - 1
-    kind = rng.choice([BurstType.INCR, BurstType.INCR, BurstType.FIXED, BurstType.WRAP]).value
-    if kind == BurstType.FIXED.value:
-        length = rng.randint(1, 16)
-        address = base + rng.randrange(PAGE_BYTES // bus_bytes - length + 1) * bus_bytes
-        return address, length * bus_bytes, widest, kind
-    if kind == BurstType.WRAP.value:
-        length = rng.choice([2, 4, 8, 16])
-        size = rng.choice([size for size in range(widest + 1) if length << size >= bus_bytes])
-        total = length << size
-        address = base + (rng.randint(0, (PAGE_BYTES - total) >> size) << size)
-        return address, total, size, kind
-    size = rng.randint(0, widest)
-    address = base + rng.choice([0, rng.randrange(PAGE_BYTES)])
-    room = PAGE_BYTES - address % PAGE_BYTES
-    count = min(room, rng.choice([1, rng.randint(1, 256 << size), 256 << size]))
-    return address, count, size, kind
-
-
 @cocotb.test()
 async def axi_master_writes(dut) -> None:
     """Bursts from cocotbext-axi's AxiMaster: INCR of every size (unaligned and narrow), full
@@ -204,7 +181,8 @@ async def axi_master_writes(dut) -> None:
     while issued < BURSTS:
         tasks = []
         for _ in range(rng.randint(1, 16)):
-            address, count, size, kind = master_burst(rng, bus_bytes)
+            address, count, size, kind = master_burst(rng, bus_bytes,
+                                                      rng.choice(PAGES) * PAGE_BYTES)
             data = bytes(rng.getrandbits(8) for _ in range(count))
             tasks.append(cocotb.start_soon(master.write(
                 address, data, awid=rng.randrange(4), burst=AxiBurstType(kind), size=size)))

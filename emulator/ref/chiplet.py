@@ -134,6 +134,21 @@ class AddressMap:
         return None
 
 
+def default_address_map(params: ChipletParams, endpoints: int, endpoint: int) -> AddressMap:
+    """The windows of ``endpoint`` when nothing else is said: the global address space cut into
+    equal power-of-two windows, window ``d`` mapping endpoint ``d``'s memory from address 0;
+    an endpoint's own window and those above the last endpoint stay unmapped (DECERR)."""
+    if not 0 <= endpoint < endpoints:
+        raise WindowError(f"endpoint {endpoint} is not one of the {endpoints} endpoints")
+    span_bits = params.axi_address_bits - (endpoints - 1).bit_length()
+    if (1 << span_bits) < WINDOW_ALIGNMENT:
+        raise WindowError(f"{endpoints} endpoints do not fit {params.axi_address_bits}-bit "
+                          "addresses with a 4 KiB window each; widen axi_address_bits")
+    span = 1 << span_bits
+    return AddressMap(params, [Window(other * span, span, other)
+                               for other in range(endpoints) if other != endpoint])
+
+
 @dataclass(frozen=True)
 class Piece:
     """The contents of one request packet, before it has a tag.

@@ -19,6 +19,7 @@ from emulator.ref.chiplet import (
     Window,
     WindowError,
     decode_request,
+    default_address_map,
     manager_burst,
     request_packet,
     split,
@@ -382,3 +383,24 @@ def test_packet_layout_of_a_small_write_by_hand() -> None:
         0xFFFFD,  # byte enables: bit i for data byte i
         0x0F0E0D0C_0B0A0908_07060504_03020100,  # data byte i in bits 8i..8i+7
         0x13121110)
+
+
+@pytest.mark.parametrize(("address_bits", "endpoints"), [(48, 4), (48, 72), (32, 144), (20, 3)])
+def test_default_map_gives_every_other_endpoint_one_window(address_bits: int,
+                                                          endpoints: int) -> None:
+    params = ChipletParams(axi_address_bits=address_bits)
+    for endpoint in {0, endpoints - 1}:
+        address_map = default_address_map(params, endpoints, endpoint)
+        span = address_map.windows[0].size
+        assert {window.destination for window in address_map.windows} == \
+            set(range(endpoints)) - {endpoint}
+        for other in set(range(endpoints)) - {endpoint}:
+            assert address_map.lookup(other * span + 0x123) == Translation(other, 0x123)
+        assert address_map.lookup(endpoint * span) is None
+
+
+def test_default_map_refuses_too_many_endpoints_for_the_address_space() -> None:
+    with pytest.raises(WindowError, match="widen axi_address_bits"):
+        default_address_map(ChipletParams(axi_address_bits=14), 8, 0)
+    with pytest.raises(WindowError, match="is not one of"):
+        default_address_map(ChipletParams(), 4, 4)

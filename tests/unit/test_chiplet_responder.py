@@ -326,12 +326,14 @@ def test_back_to_back_reads_send_a_flit_per_cycle(data_bits: int) -> None:
 
 def test_latencies() -> None:
     """One request at a time, nothing back-pressured: the latencies docs/chiplet.md gives.
-    AW (AR) is valid 1 cycle after the header is taken (2 with an extension flit); the
-    completion header is valid 1 cycle after B (the last R beat) is taken."""
+    AW (AR) is valid 1 cycle after the header is taken, one more for each option flit
+    (extension, byte enables); the completion header is valid 1 cycle after B (the last R
+    beat) is taken."""
     params = ChipletParams(axi_data_bits=128, outstanding_tags=4)
     reference = ResponderReference(params, memory_size(params))
     pieces = [Piece(0x40, 16, (), bytes(16)), Piece(0x140, 64, ()),
-              Piece(HIGH_BASE, 16, (), bytes(16)), Piece(HIGH_BASE + 0x100, 64, ())]
+              Piece(HIGH_BASE, 16, (), bytes(16)), Piece(HIGH_BASE + 0x100, 64, ()),
+              Piece(0x80, 16, (), bytes(16), 0xFF), Piece(HIGH_BASE, 16, (), bytes(16), 0xFF)]
     cases = [reference.case(request_packet(piece, 1, 2, tag))
              for tag, piece in enumerate(pieces)]
     timings = []
@@ -343,7 +345,7 @@ def test_latencies() -> None:
         response = axi.r_last_cycles[0] if case.is_read else axi.b_cycles[0]
         timings.append((address_valid - result.header_cycles[0],
                         result.completion_header_valid[0] - response))
-    assert timings == [(1, 1), (1, 1), (2, 1), (2, 1)], timings
+    assert timings == [(1, 1), (1, 1), (2, 1), (2, 1), (2, 1), (3, 1)], timings
 
 
 def test_checks_catch_flits_of_wrong_cases() -> None:

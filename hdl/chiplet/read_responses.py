@@ -243,14 +243,17 @@ class ReadResponses(wiring.Component):
                 m.d.comb += next_address.eq((beat_address & ~wrap_mask) | (beat_end & wrap_mask))
             with m.Default():
                 m.d.comb += next_address.eq(beat_end)
+        # Active lanes: from the address's lane to the end of its Number_Bytes container.
         lower = beat_address[:lane_bits]
+        container_bits = Signal(lane_bits)  # the lane bits that number a container
         container_lane = Signal(lane_bits)
         beat_lanes = Signal(lanes)
-        m.d.comb += container_lane.eq(lower & ~size_mask[:lane_bits])
+        m.d.comb += [container_bits.eq(~size_mask[:lane_bits]),
+                     container_lane.eq(lower & container_bits)]
         for lane in range(lanes):
             from_lower = lower <= lane if lane < lanes - 1 else Const(1)
             m.d.comb += beat_lanes[lane].eq(
-                from_lower & ((lane & ~size_mask[:lane_bits]) == container_lane))
+                from_lower & ((lane & container_bits) == container_lane))
 
         # Its piece, and whether the beat can leave now.
         used = Signal(BYTE_COUNT_BITS)  # bytes of the oldest piece read out so far

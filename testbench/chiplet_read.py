@@ -28,6 +28,7 @@ from emulator.ref.chiplet import (
 )
 from emulator.ref.framing import Packet
 from hdl.chiplet.axi import BurstType, Response
+from hdl.chiplet.read_signals import READ_TAG_FLAG
 from hdl.layouts import HEADER_BODY, MAX_DATA_BYTES, Command, unpack
 
 from .chiplet_write import PAGES, SOURCE
@@ -192,6 +193,7 @@ class ReadScoreboard:
         assert fields.link.length == len(flits) - 1, (
             f"header says {fields.link.length} payload flits, {len(flits) - 1} came")
         tag = fields.message.transaction.tag
+        assert tag & READ_TAG_FLAG, f"read request tag {tag:#x} lacks READ_TAG_FLAG"
         assert tag not in self.in_use, f"tag {tag:#x} handed out while still in use"
         assert self.to_send, f"packet {[hex(flit) for flit in flits]} sent for no burst"
         sent = _Sent(flits, tag, self.packets_checked)

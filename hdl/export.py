@@ -15,6 +15,7 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 
 from .chiplet.axi_passthrough import AxiPassthrough
+from .chiplet.chiplet import Chiplet
 from .link.deframer import Deframer
 from .link.framer import Framer
 from .link.framing_loopback import FramingLoopback
@@ -33,10 +34,17 @@ TOPS: dict[str, Callable[[SystemParams], wiring.Component]] = {
     "link_end": lambda system: LinkEnd(system.link),
     "link_pair": lambda system: LinkPair(system.link),
     "axi_passthrough": lambda system: AxiPassthrough(system.chiplet),
+    "chiplet": lambda system: Chiplet(_default_map(system), system.link),
     "switch": lambda system: Switch(system.switch),
     "switch_harness": lambda system: SwitchHarness(system.switch),
     "tray": SwitchTray,
 }
+
+
+def _default_map(system: SystemParams):
+    from emulator.ref.chiplet import default_address_map
+
+    return default_address_map(system.chiplet, system.endpoints, 0)
 
 
 def export(component: wiring.Component, top: str, build_dir: Path,

@@ -380,7 +380,8 @@ class Fabric:
         data = bytes((word >> (8 * (address % self.bus_bytes))) & 0xFF
                      for word, beat in zip(read, beats(burst, self.bus_bytes), strict=True)
                      for address in beat.byte_addresses)
-        return completion(request, Command.READ_RESPONSE, data)
+        # The burst's beats may reach past the bytes asked for; the answer carries those only.
+        return completion(request, Command.READ_RESPONSE, data[:request.byte_count])
 
     def write(self, source: int, burst: Burst, data: Sequence[int],
               strobes: Sequence[int] | None = None) -> WriteResult:

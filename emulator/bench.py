@@ -8,6 +8,9 @@
 * ``switch``: the switch cycle model (:mod:`emulator.cycle.switch_bench`): latency against
   offered load for uniform, permutation and hot-spot traffic at k = 8, 16 and 64, saturation
   throughput, and the model's speed (``switch.json``, ``switch_latency.png``).
+* ``chiplet``: two chiplets on one link (RTL in Amaranth's simulator,
+  :mod:`testbench.chiplet_timing`): efficiency of 256-byte writes and reads against the
+  format's 16/17, and a zero-load remote read's latency stage by stage (``chiplet.json``).
 * ``tile``: the NeuronCore emulator (:mod:`emulator.tile.bench`).
 """
 
@@ -83,8 +86,30 @@ def bench_switch(quick: bool) -> dict:
     return figures
 
 
+def bench_chiplet(quick: bool) -> dict:
+    from testbench.chiplet_timing import FORMAT_LIMIT, efficiency, one_link_system, read_latency
+
+    figures: dict = {"format_limit": FORMAT_LIMIT}
+    bursts = 48 if quick else 400
+    for data_bits in (128, 512):
+        system = one_link_system(preset("small"), data_bits=data_bits)
+        row = {"write": efficiency(system, bursts, write=True),
+               "read": efficiency(system, bursts, write=False),
+               "read_latency": read_latency(system)}
+        figures[f"axi{data_bits}"] = row
+        console.print(f"chiplet, {data_bits}-bit AXI, one link: 256-byte writes "
+                      f"{row['write']:.4f} and reads {row['read']:.4f} of the raw link "
+                      f"bandwidth (limit {FORMAT_LIMIT:.4f}: {row['write'] / FORMAT_LIMIT:.1%} "
+                      f"and {row['read'] / FORMAT_LIMIT:.1%} of it)")
+        total = sum(cycles for _, cycles in row["read_latency"])
+        console.print(f"  zero-load 256-byte remote read, AR taken to RLAST: {total} cycles")
+        for what, cycles in row["read_latency"]:
+            console.print(f"    {cycles:4d}  {what}")
+    return figures
+
+
 def main(which: list[str], quick: bool = False) -> int:
-    known = ("framing", "link", "switch", "tile")
+    known = ("framing", "link", "switch", "chiplet", "tile")
     which = which or list(known)
     for name in which:
         if name not in known:
@@ -99,6 +124,8 @@ def main(which: list[str], quick: bool = False) -> int:
         (OUT / "link.json").write_text(json.dumps(bench_link(quick), indent=2) + "\n")
     if "switch" in which:
         (OUT / "switch.json").write_text(json.dumps(bench_switch(quick), indent=2) + "\n")
+    if "chiplet" in which:
+        (OUT / "chiplet.json").write_text(json.dumps(bench_chiplet(quick), indent=2) + "\n")
     if "tile" in which:
         from .tile import bench as tile_bench
 

@@ -92,18 +92,34 @@ class Chiplet(wiring.Component):
             "stray_read_completions": Out(32),
         })
 
+        # Built here, not in elaborate, so that tests can watch the parts.
+        self.write_path = WritePath(address_map)
+        self.read_path = ReadPath(address_map)
+        self.responder = Responder(params)
+        self.request_merge = PacketMerge(2)
+        self.request_striper = Striper(links)
+        self.completion_striper = Striper(links)
+        self.arriving_requests = PacketMerge(links)
+        self.arriving_completions = PacketMerge(links)
+        self.completion_split = CompletionSplit()
+        self.link_ends = [LinkEnd(link) for _ in range(links)]
+        self.queues = [{vc: PacketQueue() for vc in (REQUEST_VC, COMPLETION_VC)}
+                       for _ in range(links)]
+
     def elaborate(self, platform) -> Module:  # noqa: PLR0915 - connections only
         m = Module()
         links = self.params.links
-        m.submodules.write_path = write_path = WritePath(self.address_map)
-        m.submodules.read_path = read_path = ReadPath(self.address_map)
-        m.submodules.responder = responder = Responder(self.params)
-        m.submodules.request_merge = request_merge = PacketMerge(2)
-        m.submodules.request_striper = request_striper = Striper(links)
-        m.submodules.completion_striper = completion_striper = Striper(links)
-        m.submodules.arriving_requests = arriving_requests = PacketMerge(links)
-        m.submodules.arriving_completions = arriving_completions = PacketMerge(links)
-        m.submodules.completion_split = completion_split = CompletionSplit()
+        parts = ("write_path", "read_path", "responder", "request_merge", "request_striper",
+                 "completion_striper", "arriving_requests", "arriving_completions",
+                 "completion_split")
+        for name in parts:
+            m.submodules[name] = getattr(self, name)
+        write_path, read_path, responder = self.write_path, self.read_path, self.responder
+        request_merge, request_striper = self.request_merge, self.request_striper
+        completion_striper = self.completion_striper
+        arriving_requests = self.arriving_requests
+        arriving_completions = self.arriving_completions
+        completion_split = self.completion_split
 
         axi = self.s_axi
         for names, inward in ((_WRITE_IN, True), (_WRITE_OUT, False)):
@@ -144,11 +160,11 @@ class Chiplet(wiring.Component):
         wiring.connect(m, completion_split.read, read_path.completion)
 
         for index in range(links):
-            end = m.submodules[f"link_{index}"] = LinkEnd(self.link)
-            queues = {}
+            end = m.submodules[f"link_{index}"] = self.link_ends[index]
+            queues = self.queues[index]
             for vc, striper in ((REQUEST_VC, request_striper),
                                 (COMPLETION_VC, completion_striper)):
-                queue = queues[vc] = m.submodules[f"queue_{index}_{vc}"] = PacketQueue()
+                queue = m.submodules[f"queue_{index}_{vc}"] = queues[vc]
                 wiring.connect(m, striper.flit_out[index], queue.flit_in)
                 wiring.connect(m, queue.header, end.header_in[vc])
                 wiring.connect(m, queue.payload, end.payload_in[vc])

@@ -73,13 +73,14 @@ class ChipletPair(wiring.Component):
             "dead": In(links),
         })
         super().__init__(members)
+        #: The two chiplets, built here so that tests can watch their parts.
+        self.chiplets = {end: Chiplet(address_maps[end], link) for end in ENDS}
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        chiplets = {}
+        chiplets = self.chiplets
         for end in ENDS:
-            chiplet = chiplets[end] = m.submodules[end] = Chiplet(self.address_maps[end],
-                                                                   self.link)
+            chiplet = m.submodules[end] = chiplets[end]
             wiring.connect(m, wiring.flipped(getattr(self, f"{end}_s_axi")), chiplet.s_axi)
             wiring.connect(m, chiplet.m_axi, wiring.flipped(getattr(self, f"{end}_m_axi")))
             m.d.comb += [chiplet.endpoint.eq(getattr(self, f"{end}_endpoint")),

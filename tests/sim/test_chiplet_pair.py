@@ -9,6 +9,9 @@ every port has back-pressure and the AXI4 protocol checker. ``testbench.chiplet_
 every BRESP and R beat against ``emulator.ref.chiplet.Fabric`` as they happen, and both
 memories byte for byte at the end.
 
+``TRANSACTIONS`` sets the transactions per test (default 300), ``PAIR_TESTS`` picks tests by
+name (comma-separated), ``PAIR_PRESET`` another parameter set.
+
 Tests: clean wires; wires with bit errors and lost flits; a plane failing mid-traffic (its
 wires go dead, the planes mask drops it, traffic moves, the wires come back and the link
 layer delivers what it held).
@@ -17,6 +20,7 @@ layer delivers what it held).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import random
 from collections import Counter
@@ -91,6 +95,8 @@ class PairBench:
                             ram.read_if.ar_channel, ram.read_if.r_channel):
                 channel.set_pause_generator(pauses(rng, PAUSE))
             for port in ("s_axi", "m_axi"):
+                # cocotbext-axi logs every burst at INFO: too much for thousands of them.
+                logging.getLogger(f"cocotb.{dut._name}.{end}_{port}").setLevel(logging.WARNING)
                 self.checkers.append(AxiProtocolChecker.from_prefix(dut, f"{end}_{port}",
                                                                     dut.clk, dut.rst))
 
@@ -116,7 +122,8 @@ class PairBench:
                                   burst=AxiBurstType(kind), size=size)
             busy.discard(page)
 
-        for _ in range(count):
+        started = 0
+        while started < count:
             while len(busy) >= IN_FLIGHT:
                 await RisingEdge(self.dut.clk)
             pool = rng.choices([OKAY_PAGES, SLVERR_PAGES, DECERR_PAGES], weights=[82, 10, 8])[0]
@@ -127,7 +134,10 @@ class PairBench:
             page = rng.choice(free)
             busy.add(page)
             tasks.append(cocotb.start_soon(one(page)))
+            started += 1
             self.issued += 1
+            if self.issued % 1000 == 0:
+                self.dut._log.info("%d transactions issued", self.issued)
         for task in tasks:
             await within(500_000, task)
 
@@ -237,5 +247,6 @@ SYSTEM = PRESETS[os.environ["PAIR_PRESET"]] if "PAIR_PRESET" in os.environ else 
 @pytest.mark.parametrize("simulator", sorted(SIMULATORS))
 @pytest.mark.parametrize("system", [SYSTEM], ids=lambda system: system.name)
 def test_chiplet_pair(simulator: str, system: SystemParams) -> None:
-    run_cocotb(TOP, simulator, "tests.sim.test_chiplet_pair", system,
+    chosen = [name for name in os.environ.get("PAIR_TESTS", "").split(",") if name]
+    run_cocotb(TOP, simulator, "tests.sim.test_chiplet_pair", system, testcase=chosen or None,
                component=ChipletPair(pair_address_maps(system.chiplet), system.link))

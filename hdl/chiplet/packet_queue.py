@@ -47,7 +47,7 @@ class PacketQueue(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.submodules.storage = storage = fifo.SyncFIFO(width=DELIVERED_FLIT.size,
+        m.submodules.fifo = storage = fifo.SyncFIFO(width=DELIVERED_FLIT.size,
                                                        depth=self.depth)
         head = Signal(DELIVERED_FLIT)
         whole = Signal(range(self.depth + 1))  # packets whose last flit is stored

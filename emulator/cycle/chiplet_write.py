@@ -2,11 +2,12 @@
 
 The model holds the RTL's registers one for one: the write packetizer's burst registers, its
 two piece buffers and their bookkeeping, its gathering and sending state machines; the tag
-pool's free list, pointers and count; the write responses' burst table, tag table, completion
-state and B register. Given the values of all input ports in a cycle it returns the values of
-all output ports in that cycle, bit for bit the RTL's, whether or not a valid is high (the
-request payload follows the RTL's multiplexers also while idle). The AR and R outputs of the
-AXI4 port are zero, as ``WritePath`` leaves them.
+pool's free list, pointers and count (:mod:`emulator.cycle.chiplet_parts`); the write
+responses' burst table, tag table, completion state and B register. Given the values of all
+input ports in a cycle it returns the values of all output ports in that cycle, bit for bit
+the RTL's, whether or not a valid is high (the request payload follows the RTL's multiplexers
+also while idle). The AR and R outputs of the AXI4 port are zero, as ``WritePath`` leaves
+them.
 
 Interface, shared by the cycle models of the chiplet's blocks so that they compose:
 
@@ -58,6 +59,7 @@ from hdl.layouts import (
 from hdl.link.link_signals import DELIVERED_FLIT
 
 from ..ref.chiplet import AddressMap
+from .chiplet_parts import TagPoolModel, WindowsModel
 
 _TRANSACTION = ("message", "transaction")
 _TAG_OFFSET, _TAG_WIDTH = field_slice(HEADER_BODY, *_TRANSACTION, "tag")
@@ -152,19 +154,13 @@ class WritePathModel:
         self.params = params = address_map.params
         self.lanes = data_bytes(params)
         self.lane_bits = self.lanes.bit_length() - 1
-        self.page_bits = params.axi_address_bits - PAGE_BITS
         self.tags = params.outstanding_tags
         self.depth = params.outstanding_tags
         self.tag_mask = (1 << tag_bits(params)) - 1
         self.pending_mask = (1 << _bits(self.tags + 1)) - 1
         self.older_mask = (1 << _bits(self.depth)) - 1
-        self.free_count_mask = (1 << _bits(self.tags + 1)) - 1
         self.all_entries = (1 << self.depth) - 1
-        # Windows as the RTL compares them: page ranges and a page shift modulo the space.
-        self.windows = [(window.base >> PAGE_BITS, window.end >> PAGE_BITS, window.destination,
-                         ((window.remote_offset - window.base) >> PAGE_BITS)
-                         % (1 << self.page_bits))
-                        for window in address_map.windows]
+        self.windows = WindowsModel(address_map)
         self._ports(params)
         self._reset()
 
@@ -201,11 +197,7 @@ class WritePathModel:
         self.send_state = _HEADER
         self.second = 0
         self.flit_index = 0
-        # Tag pool.
-        self.free_list = list(range(self.tags))
-        self.head = 0
-        self.tail = 0
-        self.free_count = self.tags
+        self.tag_pool = TagPoolModel(self.params)
         # Write responses.
         self.entries = [_Entry() for _ in range(self.depth)]
         self.live = 0
@@ -269,8 +261,8 @@ class WritePathModel:
         self._header_waits_for_source = False
         state = self.send_state
         if state == _HEADER:
-            self.tag = self.free_list[self.head]
-            valid = sending.full & (self.free_count != 0)
+            self.tag = self.tag_pool.payload
+            valid = sending.full & self.tag_pool.valid
             data_flits = ((count + FLIT_BYTES - 1) >> FLIT_BYTE_BITS) & _DATA_FLITS_MASK
             enable_flit = 1 - self.all_enabled
             fields = _HEADER_FIELDS
@@ -381,7 +373,7 @@ class WritePathModel:
         elif bready:
             self.bvalid = 0
         if take_aw:
-            hit, destination, remote_page = self._lookup(inputs["s_axi.awaddr"])
+            hit, destination, remote_page = self.windows.lookup(inputs["s_axi.awaddr"])
         if opening:
             awid = inputs["s_axi.awid"]
             same_id = 0
@@ -425,12 +417,7 @@ class WritePathModel:
         self.live = (self.live & ~retiring) | (lowest_free if opening else 0)
 
         # -- commit: tag pool --
-        if give:
-            self.free_list[self.tail] = given
-            self.tail = self._next(self.tail)
-        if sent:
-            self.head = self._next(self.head)
-        self.free_count = (self.free_count + give - sent) & self.free_count_mask
+        self.tag_pool.tick(sent, give, given)
 
         # -- commit: packetizer, gathering --
         gather = self.gather
@@ -511,14 +498,3 @@ class WritePathModel:
             self.address = incremented
         elif self.kind == _WRAP:
             self.address = (address & ~self.wrap_mask) | (incremented & self.wrap_mask)
-
-    def _lookup(self, address: int) -> tuple[int, int, int]:
-        """(hit, destination, remote page) of ``address``, as ``AddressWindows`` finds them."""
-        page = address >> PAGE_BITS
-        for first, end, destination, shift in self.windows:
-            if first <= page < end:
-                return 1, destination, (page + shift) & ((1 << self.page_bits) - 1)
-        return 0, 0, 0
-
-    def _next(self, pointer: int) -> int:
-        return 0 if pointer == self.tags - 1 else pointer + 1

@@ -200,21 +200,22 @@ class LinkEnd:
         if any((self.freed[vc] - self.reported[vc]) % _CREDIT_MODULUS >= p.credit_update_flits
                for vc in range(p.virtual_channels)):
             return self._control(FlitKind.IDLE, ack, 0)
-        packet = self._next_new_packet()
-        if packet is None:
+        chosen = self._next_new_packet()
+        if chosen is None:
             return self._control(FlitKind.IDLE, ack, 0)
+        vc, packet = chosen
         seq = self.next_seq
         self.next_seq = (seq + 1) % self._modulus
         if not self.replay:
             self.timer = 0
         self.replay.append((seq, packet))
         self.replay_flits += packet.flits
-        vc = _vc(packet.header)
         self.consumed[vc] = (self.consumed[vc] + packet.flits) % _CREDIT_MODULUS
         self.counters.packets_sent += 1
         return self._packet(packet, seq, ack)
 
-    def _next_new_packet(self) -> Packet | None:
+    def _next_new_packet(self) -> tuple[int, Packet] | None:
+        """The VC and packet sent next, taken from its queue; None when none may go."""
         p = self.params
         if len(self.replay) >= p.max_unacknowledged_packets:
             return None
@@ -231,7 +232,7 @@ class LinkEnd:
             if self.replay_flits + packet.flits > p.replay_buffer_depth:
                 return None
             self.round_robin = (vc + 1) % p.virtual_channels
-            return self.queues[vc].popleft()
+            return vc, self.queues[vc].popleft()
         if stalled:
             self.counters.credit_stall_cycles += 1
         return None

@@ -20,7 +20,7 @@ from hdl.chiplet.axi import BurstType, data_bytes
 from hdl.chiplet.chiplet_pair import ChipletPair
 from hdl.layouts import MAX_DATA_BYTES
 from hdl.params import ChipletParams, SystemParams
-from testbench.chiplet_pair import ENDPOINTS, MEMORY_BASE, MEMORY_BYTES, pair_address_maps
+from testbench.chiplet_system import MEMORY_BASE, MEMORY_BYTES, pair_layout
 
 #: Cycles from an AR taken to the first R beat of the memory behind ``b``.
 MEMORY_LATENCY = 2
@@ -53,8 +53,8 @@ def simulate(system: SystemParams, bursts: int, write: bool, limit: int = 200_00
     params = system.chiplet
     bus_bytes = data_bytes(params)
     beats = MAX_DATA_BYTES // bus_bytes
-    maps = pair_address_maps(params)
-    dut = ChipletPair(maps, system.link)
+    layout = pair_layout(params)
+    dut = ChipletPair(layout.address_maps, system.link)
     a, b = dut.chiplets["a"], dut.chiplets["b"]
     events: dict[str, list[int]] = {}
     blocks = MEMORY_BYTES // MAX_DATA_BYTES
@@ -65,8 +65,8 @@ def simulate(system: SystemParams, bursts: int, write: bool, limit: int = 200_00
     watches = _watches(a, b)
 
     async def bench(ctx) -> None:
-        for end, endpoint in ENDPOINTS.items():
-            ctx.set(getattr(dut, f"{end}_endpoint"), endpoint)
+        for end in layout.ends.values():
+            ctx.set(getattr(dut, end.endpoint_port), end.endpoint)
         ctx.set(dut.memory_bytes, MEMORY_BYTES)
         ctx.set(dut.planes_up, (1 << params.links) - 1)
         s_axi, m_axi = dut.a_s_axi, dut.b_m_axi

@@ -1,0 +1,348 @@
+"""Chiplets in a cocotb test: their address maps, masters, memories, monitors, the reference.
+
+A :class:`SystemLayout` names the chiplets of a test top (``ChipletPair`` or
+``ChipletFabric``): each one's endpoint ID, the prefixes of its AXI4 ports in the Verilog, its
+windows, and the pages its master may use. :class:`SystemBench` puts cocotbext-axi's
+AxiMaster on every subordinate port and an AxiRam on every manager port, the AXI4 protocol
+checker on all of them, and watches every subordinate port: a write burst is applied to the
+reference fabric (:class:`emulator.ref.chiplet.Fabric`) when its last W beat is taken, which
+gives the BRESP the port must return; a read burst is read from the reference when its AR is
+taken, which gives every R beat. BRESPs and R beats are matched per ID, in order. The
+stimulus keeps at most one transaction under way per page of the far memory, and every
+source has pages of its own in every memory, so the reference's one-at-a-time order is a
+legal order of what the chiplets do concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cocotb
+from cocotb.triggers import ClockCycles, RisingEdge
+from cocotbext.axi import AxiBurstType, AxiBus, AxiMaster, AxiRam
+
+from emulator.ref.axi import PAGE_BYTES, Burst
+from emulator.ref.chiplet import AddressMap, Endpoint, Fabric, Window
+from hdl.chiplet.axi import Response, data_bytes
+from hdl.params import ChipletParams
+from testbench.axi_checker import AxiProtocolChecker
+from testbench.chiplet_write import master_burst
+from testbench.harness import start, within
+from testbench.stream import pauses
+
+#: Bytes of each ASIC's memory behind its manager port.
+MEMORY_BYTES = 16 * PAGE_BYTES
+#: Global addresses of each ASIC's map: windows onto the other memories from here, one
+#: ``WINDOW_STRIDE`` apart; a gap (DECERR); pages mapped beyond the far memory (SLVERR).
+MEMORY_BASE = 0x10_0000
+WINDOW_STRIDE = 0x10_0000
+GAP_BASE = 0x30_0000 - PAGE_BYTES
+BEYOND_BASE = 0x40_0000
+SLVERR_PAGES = 2
+#: Every response code a test must see.
+CODES = ("B OKAY", "B SLVERR", "B DECERR", "R OKAY", "R SLVERR", "R DECERR")
+
+
+@dataclass
+class End:
+    """One chiplet of a test top, as the testbench sees it."""
+
+    endpoint: int
+    endpoint_port: str
+    s_prefix: str
+    m_prefix: str
+    address_map: AddressMap
+    okay_pages: list[int]
+    slverr_pages: list[int]
+    decerr_pages: list[int]
+
+
+@dataclass
+class SystemLayout:
+    ends: dict[str, End]
+    counter: Callable[[object, str, str], int]  # (dut, end, name) -> value
+
+    @property
+    def address_maps(self) -> dict[str, AddressMap]:
+        return {name: end.address_map for name, end in self.ends.items()}
+
+
+def _windows(params: ChipletParams, source: int, others: list[int], share: int,
+             slot: int) -> tuple[AddressMap, list[int], list[int]]:
+    """Windows from ``source`` onto each of ``others``: ``share`` bytes of its memory, the
+    ``slot``-th share; and a window past the memory of the first of them."""
+    windows, okay = [], []
+    for index, other in enumerate(others):
+        base = MEMORY_BASE + index * WINDOW_STRIDE
+        windows.append(Window(base, share, other, slot * share))
+        okay += [base + page * PAGE_BYTES for page in range(share // PAGE_BYTES)]
+    windows.append(Window(BEYOND_BASE, SLVERR_PAGES * PAGE_BYTES, others[0], MEMORY_BYTES))
+    slverr = [BEYOND_BASE + page * PAGE_BYTES for page in range(SLVERR_PAGES)]
+    return AddressMap(params, windows), okay, slverr
+
+
+def pair_layout(params: ChipletParams) -> SystemLayout:
+    """``ChipletPair``: chiplets ``a`` (endpoint 3) and ``b`` (endpoint 12), each with a window
+    onto the whole memory of the other."""
+    ids = {"a": 3, "b": 12}
+    ends = {}
+    for name, endpoint in ids.items():
+        other = ids["b" if name == "a" else "a"]
+        address_map, okay, slverr = _windows(params, endpoint, [other], MEMORY_BYTES, 0)
+        ends[name] = End(endpoint, f"{name}_endpoint", f"{name}_s_axi", f"{name}_m_axi",
+                         address_map, okay, slverr, [GAP_BASE])
+    return SystemLayout(ends, lambda dut, end, name: getattr(dut, f"{end}_{name}"))
+
+
+def fabric_layout(params: ChipletParams, count: int) -> SystemLayout:
+    """``ChipletFabric`` of ``count`` chiplets, endpoint ``n`` on switch port ``n``: each has a
+    window onto its own share of every other memory."""
+    share = MEMORY_BYTES // count // PAGE_BYTES * PAGE_BYTES
+    ends = {}
+    for n in range(count):
+        others = [other for other in range(count) if other != n]
+        address_map, okay, slverr = _windows(params, n, others, share, n)
+        ends[str(n)] = End(n, f"endpoint__{n}", f"s_axi__{n}", f"m_axi__{n}", address_map,
+                           okay, slverr, [GAP_BASE])
+    return SystemLayout(ends, lambda dut, end, name: getattr(dut, f"{name}__{end}"))
+
+
+@dataclass
+class _Read:
+    burst: Burst
+    responses: tuple[Response, ...]
+    data: tuple[int | None, ...]
+    beat: int = 0
+
+
+@dataclass
+class PortScoreboard:
+    """Everything one subordinate port must answer, and what it did answer."""
+
+    writes: dict[int, deque[Response]] = field(default_factory=lambda: defaultdict(deque))
+    reads: dict[int, deque[_Read]] = field(default_factory=lambda: defaultdict(deque))
+    responses: Counter = field(default_factory=Counter)
+    writes_checked: int = 0
+    reads_checked: int = 0
+    beats_checked: int = 0
+
+    @property
+    def outstanding(self) -> int:
+        return sum(map(len, self.writes.values())) + sum(map(len, self.reads.values()))
+
+
+class SystemScoreboard:
+    """Watches every chiplet's subordinate port against the reference fabric."""
+
+    def __init__(self, dut, params: ChipletParams, layout: SystemLayout) -> None:
+        self.dut = dut
+        self.layout = layout
+        self.fabric = Fabric(params, {end.endpoint: Endpoint(end.address_map, MEMORY_BYTES)
+                                      for end in layout.ends.values()})
+        self.ports = {name: PortScoreboard() for name in layout.ends}
+
+    async def monitor(self, name: str) -> None:
+        dut, port, end = self.dut, self.ports[name], self.layout.ends[name]
+
+        def signal(field_name: str):
+            return getattr(dut, f"{end.s_prefix}__{field_name}").value
+
+        def burst(prefix: str) -> Burst:
+            return Burst.from_fields(*(signal(f"{prefix}{part}").to_unsigned()
+                                       for part in ("addr", "len", "size", "burst")))
+
+        addresses: deque[tuple[Burst, int]] = deque()
+        words: list[int] = []
+        strobes: list[int] = []
+        while True:
+            await RisingEdge(dut.clk)
+            if signal("awvalid") and signal("awready"):
+                addresses.append((burst("aw"), signal("awid").to_unsigned()))
+            if signal("wvalid") and signal("wready"):
+                words.append(signal("wdata").to_unsigned())
+                strobes.append(signal("wstrb").to_unsigned())
+                if signal("wlast"):
+                    assert addresses, f"{name}: write data taken before any write address"
+                    write, awid = addresses.popleft()
+                    result = self.fabric.write(end.endpoint, write, words, strobes)
+                    port.writes[awid].append(result.response)
+                    words, strobes = [], []
+            if signal("bvalid") and signal("bready"):
+                bid, bresp = signal("bid").to_unsigned(), Response(signal("bresp").to_unsigned())
+                assert port.writes[bid], f"{name}: BRESP for AWID {bid} with no write pending"
+                expected = port.writes[bid].popleft()
+                assert bresp == expected, (f"{name}: AWID {bid} got {bresp.name}, "
+                                           f"expected {expected.name}")
+                port.writes_checked += 1
+                port.responses[f"B {bresp.name}"] += 1
+            if signal("arvalid") and signal("arready"):
+                read = burst("ar")
+                result = self.fabric.read(end.endpoint, read)
+                port.reads[signal("arid").to_unsigned()].append(
+                    _Read(read, result.responses, result.data))
+            if signal("rvalid") and signal("rready"):
+                self._beat(name, port, signal("rid").to_unsigned(),
+                           Response(signal("rresp").to_unsigned()),
+                           signal("rdata").to_unsigned(), int(signal("rlast")))
+
+    @staticmethod
+    def _beat(name: str, port: PortScoreboard, rid: int, rresp: Response, rdata: int,
+              rlast: int) -> None:
+        assert port.reads[rid], f"{name}: read data for ARID {rid} with no read pending"
+        read = port.reads[rid][0]
+        number = read.beat
+        where = f"{name}: ARID {rid}, beat {number} of {read.burst}"
+        assert rresp == read.responses[number], \
+            f"{where}: RRESP {rresp.name}, expected {read.responses[number].name}"
+        if rresp == Response.OKAY:
+            assert rdata == read.data[number], \
+                f"{where}: data {rdata:#x}, expected {read.data[number]:#x}"
+        assert rlast == (number == read.burst.length - 1), f"{where}: RLAST {rlast}"
+        port.beats_checked += 1
+        port.responses[f"R {rresp.name}"] += 1
+        read.beat += 1
+        if rlast:
+            port.reads[rid].popleft()
+            port.reads_checked += 1
+
+    def memory_of(self, name: str) -> dict[int, int]:
+        """The reference's bytes of ``name``'s memory (address: byte), written ones only."""
+        return self.fabric.endpoints[self.layout.ends[name].endpoint].memory.contents
+
+    def assert_drained(self) -> None:
+        for name, port in self.ports.items():
+            assert port.outstanding == 0, f"{name}: {port.outstanding} transactions unanswered"
+
+
+#: Counters every chiplet brings out.
+CHIPLET_COUNTERS = ("requests_sent", "requests_moved", "completions_sent", "completions_moved",
+                    "stray_write_completions", "stray_read_completions")
+
+
+class SystemBench:
+    """Masters, memories, checkers and the scoreboard around a top of several chiplets."""
+
+    def __init__(self, dut, rng: random.Random, params: ChipletParams, layout: SystemLayout,
+                 in_flight: int = 16, pause: float = 0.2) -> None:
+        self.dut = dut
+        self.rng = rng
+        self.params = params
+        self.layout = layout
+        self.in_flight = in_flight
+        self.bus_bytes = data_bytes(params)
+        self.scoreboard = SystemScoreboard(dut, params, layout)
+        self.masters, self.rams, self.checkers = {}, {}, []
+        self.issued = 0
+        for name, end in layout.ends.items():
+            getattr(dut, end.endpoint_port).value = end.endpoint
+            master = self.masters[name] = AxiMaster(
+                AxiBus.from_prefix(dut, end.s_prefix, bus_separator="__"), dut.clk, dut.rst)
+            ram = self.rams[name] = AxiRam(
+                AxiBus.from_prefix(dut, end.m_prefix, bus_separator="__"), dut.clk, dut.rst,
+                size=MEMORY_BYTES)
+            for channel in (master.write_if.aw_channel, master.write_if.w_channel,
+                            master.write_if.b_channel, master.read_if.ar_channel,
+                            master.read_if.r_channel, ram.write_if.aw_channel,
+                            ram.write_if.w_channel, ram.write_if.b_channel,
+                            ram.read_if.ar_channel, ram.read_if.r_channel):
+                channel.set_pause_generator(pauses(rng, pause))
+            for prefix in (end.s_prefix, end.m_prefix):
+                # cocotbext-axi logs every burst at INFO: too much for thousands of them.
+                logging.getLogger(f"cocotb.{dut._name}.{prefix}").setLevel(logging.WARNING)
+                self.checkers.append(AxiProtocolChecker.from_prefix(dut, prefix, dut.clk,
+                                                                    dut.rst))
+        dut.memory_bytes.value = MEMORY_BYTES
+        dut.planes_up.value = (1 << params.links) - 1
+        dut.flip_rate.value = 0
+        dut.drop_rate.value = 0
+        dut.dead.value = 0
+
+    async def start(self) -> None:
+        await start(self.dut)
+        for name in self.layout.ends:
+            cocotb.start_soon(self.scoreboard.monitor(name))
+
+    async def traffic(self, name: str, count: int) -> None:
+        """``count`` random transactions from ``name``, at most one per page at a time."""
+        rng, master, end = self.rng, self.masters[name], self.layout.ends[name]
+        busy: set[int] = set()
+        tasks = []
+
+        async def one(page: int) -> None:
+            address, length, size, kind = master_burst(rng, self.bus_bytes, page)
+            if rng.random() < 0.5:
+                data = bytes(rng.getrandbits(8) for _ in range(length))
+                await master.write(address, data, awid=rng.randrange(4),
+                                   burst=AxiBurstType(kind), size=size)
+            else:
+                await master.read(address, length, arid=rng.randrange(4),
+                                  burst=AxiBurstType(kind), size=size)
+            busy.discard(page)
+
+        started = 0
+        while started < count:
+            while len(busy) >= self.in_flight:
+                await RisingEdge(self.dut.clk)
+            pool = rng.choices([end.okay_pages, end.slverr_pages, end.decerr_pages],
+                               weights=[82, 10, 8])[0]
+            free = [page for page in pool if page not in busy]
+            if not free:
+                await RisingEdge(self.dut.clk)
+                continue
+            page = rng.choice(free)
+            busy.add(page)
+            tasks.append(cocotb.start_soon(one(page)))
+            started += 1
+            self.issued += 1
+            if self.issued % 1000 == 0:
+                self.dut._log.info("%d transactions issued", self.issued)
+        for task in tasks:
+            await within(500_000, task)
+
+    async def run(self, count: int) -> None:
+        """Every chiplet at once, ``count`` transactions shared between them."""
+        ends = list(self.layout.ends)
+        sides = [cocotb.start_soon(self.traffic(name, count // len(ends))) for name in ends]
+        for side in sides:
+            await side
+        await ClockCycles(self.dut.clk, 20)
+
+    def check(self) -> dict[str, int]:
+        """Everything answered, memories equal to the reference, no protocol error, no
+        stray completion, every response code seen; returns the chiplets' counters."""
+        dut, scoreboard = self.dut, self.scoreboard
+        scoreboard.assert_drained()
+        for checker in self.checkers:
+            checker.assert_clean()
+        for name in self.layout.ends:
+            expected = bytearray(MEMORY_BYTES)
+            for address, value in scoreboard.memory_of(name).items():
+                expected[address] = value
+            actual = self.rams[name].read(0, MEMORY_BYTES)
+            if actual != expected:
+                first = next(index for index in range(MEMORY_BYTES)
+                             if actual[index] != expected[index])
+                raise AssertionError(f"{name}'s memory differs from the reference first at "
+                                     f"{first:#x}: {actual[first]:#x}, expected "
+                                     f"{expected[first]:#x}")
+        counters = {}
+        for name in self.layout.ends:
+            for counter in CHIPLET_COUNTERS:
+                counters[f"{name}.{counter}"] = \
+                    self.layout.counter(dut, name, counter).value.to_unsigned()
+            assert counters[f"{name}.stray_write_completions"] == 0
+            assert counters[f"{name}.stray_read_completions"] == 0
+        ports = {name: dict(port.responses) for name, port in scoreboard.ports.items()}
+        checked = sum(port.writes_checked + port.reads_checked
+                      for port in scoreboard.ports.values())
+        dut._log.info("%d bursts checked (%d transactions issued), responses %s; counters %s",
+                      checked, self.issued, ports, counters)
+        assert checked >= self.issued
+        seen = sum((port.responses for port in scoreboard.ports.values()), Counter())
+        for code in CODES:
+            assert seen[code], f"no {code} seen: raise TRANSACTIONS"
+        return counters

@@ -56,9 +56,10 @@ def compare(cycle: int, expected: Mapping[str, int], read: Callable[[str], int])
                            "model")
 
 
-def run_lockstep(dut: wiring.Component, model: Any, stimulus: Stimulus,
-                 cycles: int) -> float:
-    """Run ``cycles`` cycles of ``dut`` and ``model`` on ``stimulus``; the seconds taken."""
+def run_lockstep(dut: wiring.Component, model: Any, stimulus: Stimulus, cycles: int,
+                 until: Callable[[], bool] | None = None) -> float:
+    """Run ``cycles`` cycles of ``dut`` and ``model`` on ``stimulus``, or fewer once
+    ``until()`` holds after a cycle; the seconds taken."""
     inputs, outputs = check_widths(dut, model)
 
     async def bench(ctx) -> None:
@@ -74,6 +75,8 @@ def run_lockstep(dut: wiring.Component, model: Any, stimulus: Stimulus,
             stimulus.observe(cycle, expected)
             model.tick(values)
             await ctx.tick()
+            if until is not None and until():
+                break
 
     simulator = Simulator(dut)
     simulator.add_clock(1e-9)

@@ -18,7 +18,7 @@ from hdl.link.channel_delay import ChannelDelay
 from hdl.link.wire_faults import RATE_BITS, WireFaults
 from testbench.part_lockstep import Mismatch, run_lockstep
 
-CYCLES = int(os.environ.get("CYCLES", 3000))
+CYCLES = int(os.environ.get("CYCLES", 10_000))
 
 
 class RandomInputs:

@@ -439,8 +439,12 @@ class ResponderModel:
             in_packet &= (1 << (((drained.end - 1) & (lanes - 1)) + 1)) - 1
         outputs["m_axi.wvalid"] = self.wvalid
         outputs["m_axi.wlast"] = self.wlast
-        outputs["m_axi.wdata"] = drained.data >> slot * self.data_bits & self.data_mask
-        outputs["m_axi.wstrb"] = drained.strobes >> slot * lanes & in_packet
+        strobe = drained.strobes >> slot * lanes & in_packet
+        # Lanes not written carry zeros, so WDATA holds still while a beat waits.
+        byte_mask = int.from_bytes(bytes(0xFF * (strobe >> lane & 1) for lane in range(lanes)),
+                                   "little")
+        outputs["m_axi.wdata"] = drained.data >> slot * self.data_bits & byte_mask
+        outputs["m_axi.wstrb"] = strobe
 
         # Write channel: the answer at the head of the queue.
         head, self.head_refused = self.writes_pending.r_data

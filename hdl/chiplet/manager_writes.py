@@ -221,8 +221,15 @@ class ManagerWrites(wiring.Component):
             to_upper = upper >= lane if lane > 0 else Const(1)
             m.d.comb += in_packet[lane].eq((~first_beat | from_lower)
                                            & (~self.wlast | to_upper))
-        m.d.comb += [self.wdata.eq(Mux(drain, words[1], words[0])),
-                     self.wstrb.eq(Mux(drain, word_strobes[1], word_strobes[0]) & in_packet)]
+        strobe = Signal(lanes)
+        m.d.comb += [
+            strobe.eq(Mux(drain, word_strobes[1], word_strobes[0]) & in_packet),
+            self.wstrb.eq(strobe),
+            # Lanes not written carry zeros: bytes gathered for the next packet may land in
+            # the word of a waiting beat, and WDATA must hold still until WREADY.
+            self.wdata.eq(Mux(drain, words[1], words[0])
+                          & Cat(bit.replicate(8) for bit in strobe)),
+        ]
         with m.If(self.wvalid & self.wready):
             for b, buffer in enumerate(buffers):
                 with m.If(drain == b):

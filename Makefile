@@ -11,7 +11,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SEEDS  ?= 1 2 3
 TOPS   ?=
 
-.PHONY: help setup run test test-unit sim regress verilog lint waves bench clean
+.PHONY: help setup run test test-unit sim regress soak verilog lint waves bench clean
 
 help:
 	@echo "make setup    install Icarus (Debian) and the Python environment in $(VENV)"
@@ -19,6 +19,8 @@ help:
 	@echo "make test     every test: unit tests and cocotb tests on Icarus and Verilator"
 	@echo "make sim      cocotb tests on one simulator: SIM=icarus|verilator"
 	@echo "make regress  cocotb tests for each of SEEDS='$(SEEDS)' with PACKETS=5000"
+	@echo "make soak     chiplets under cocotb at 5,000 transactions per test, both simulators"
+	@echo "              (pair: clean, damaged, plane failure with damage; fabric of three)"
 	@echo "make verilog  export Verilog + parameter JSON to build/verilog/PRESET"
 	@echo "make lint     ruff, and verilator --lint-only -Wall on the exported Verilog"
 	@echo "              (TOPS='switch' PRESET=trn4-nvl72: the 72-port switch alone, ~11 min, 6 GB)"
@@ -57,6 +59,11 @@ regress: $(STAMP)
 
 verilog: $(STAMP)
 	$(BIN)/fusion-emu export --preset $(PRESET)
+
+soak: $(STAMP)
+	TRANSACTIONS=5000 PAIR_DAMAGE=1 FABRIC_TRANSACTIONS=5000 \
+	FABRIC_SIMULATORS=icarus,verilator \
+	$(BIN)/python -m pytest -n $(JOBS) tests/sim/test_chiplet_pair.py tests/sim/test_chiplet_fabric.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

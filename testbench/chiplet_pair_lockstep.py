@@ -98,6 +98,7 @@ class AxiManagerSide:
         self.writes_open = self.reads_open = 0
         self.responses: Counter = Counter()
         self.beats_checked = 0
+        self.bursts_answered = 0
 
     @property
     def outstanding(self) -> int:
@@ -188,6 +189,7 @@ class AxiManagerSide:
             self.responses[f"B {bresp.name}"] += 1
             self.busy.discard(page)
             self.writes_open -= 1
+            self.bursts_answered += 1
         if self.ar is not None and out[f"{prefix}arready"]:
             fields, page = self.ar
             burst = Burst.from_fields(fields["araddr"], fields["arlen"], fields["arsize"],
@@ -216,6 +218,7 @@ class AxiManagerSide:
             self.reads[rid].popleft()
             self.busy.discard(page)
             self.reads_open -= 1
+            self.bursts_answered += 1
 
 
 class AxiMemorySide:
@@ -362,5 +365,7 @@ class PairLockstep:
 
     def summary(self) -> dict[str, object]:
         responses = sum((side.responses for side in self.managers.values()), Counter())
-        return {"responses": dict(responses), "drained at": self.drained_at,
-                "beats": sum(side.beats_checked for side in self.managers.values())}
+        sides = self.managers.values()
+        return {"bursts": sum(side.bursts_answered for side in sides),
+                "R beats": sum(side.beats_checked for side in sides),
+                "responses": dict(responses), "drained at": self.drained_at}

@@ -152,7 +152,9 @@ def run(params: LinkParams, seed: int, damage: Damage, pause: float,
 def test_pair_model_matches_rtl(name: str) -> None:
     params, damage, pause = SCENARIOS[name]
     stimulus, model = run(params, list(SCENARIOS).index(name), damage, pause)
-    assert stimulus.check_deliveries() > CYCLES // 20
+    delivered = stimulus.check_deliveries()
+    print(f"{name}: {delivered} packets delivered")
+    assert delivered > CYCLES // 20
     counters = [model.ends[end].end.counters for end in ENDS]
     if damage.flip_rate:
         assert all(end.crc_errors and end.replays for end in counters), counters

@@ -17,12 +17,13 @@ import random
 
 import pytest
 
-from emulator.cycle.chiplet import ChipletPairModel
+from emulator.cycle.chiplet import ChipletModel, ChipletPairModel
+from hdl.chiplet.chiplet import Chiplet
 from hdl.chiplet.chiplet_pair import ENDS, ChipletPair
 from hdl.link.wire_faults import RATE_BITS
 from hdl.params import PRESETS, ChipletParams
 from testbench.chiplet_pair_lockstep import PairLockstep, PairScenario, pair_address_maps
-from testbench.part_lockstep import Mismatch, run_lockstep
+from testbench.part_lockstep import Mismatch, ports, run_lockstep
 
 CYCLES = int(os.environ.get("CYCLES", 1500))
 LINK = PRESETS["small"].link
@@ -58,6 +59,16 @@ def _counters(model: ChipletPairModel) -> dict[str, int]:
             totals["crc_errors"] += end.end.counters.crc_errors
             totals["replays"] += end.end.counters.replays
     return totals
+
+
+@pytest.mark.parametrize("links", [1, 3])
+def test_chiplet_model_has_the_rtl_ports(links: int) -> None:
+    params = ChipletParams(links=links, axi_data_bits=64, outstanding_tags=4)
+    address_map = pair_address_maps(params)["a"]
+    inputs, outputs = ports(Chiplet(address_map, LINK))
+    model = ChipletModel(address_map, LINK)
+    assert {name: len(port) for name, port in inputs.items()} == model.input_widths
+    assert {name: len(port) for name, port in outputs.items()} == model.output_widths
 
 
 def test_two_links_with_damage_and_a_plane_down() -> None:

@@ -11,6 +11,12 @@ the outputs of the RTL with the model's (:func:`testbench.part_lockstep.compare`
 them to :meth:`PairLockstep.observe`, which follows the handshakes and checks every BRESP and
 R beat against :class:`emulator.ref.chiplet.Fabric` (the code, and the data of OKAY beats).
 Wire damage and a plane failing mid-run come from the :class:`PairScenario`.
+
+The windows, endpoints and pages come from a :class:`PairLayout`: by default
+:func:`default_layout`, which Amaranth's lockstep builds its top with; a cocotb test gives the
+layout its exported top was built with. Nothing here knows a simulator: Amaranth's loop is
+:func:`testbench.part_lockstep.run_lockstep`, the cocotb one in
+``tests/sim/test_chiplet_pair.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections import Counter, defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from emulator.ref.axi import PAGE_BYTES, Burst, ReferenceMemory
@@ -29,7 +35,7 @@ from hdl.params import ChipletParams
 from testbench.chiplet_read import random_read
 from testbench.chiplet_write import random_write
 
-#: Endpoint IDs of the two chiplets.
+#: The default layout (:func:`default_layout`). Endpoint IDs of the two chiplets.
 ENDPOINTS = {"a": 3, "b": 12}
 #: Each ASIC's memory: 8 pages. Global pages of each map: 0 to 7 the other's memory (OKAY),
 #: 8 a gap (DECERR), 11 and 12 mapped past the other's memory (the far side refuses: SLVERR).
@@ -47,12 +53,47 @@ def other(end: str) -> str:
     return "b" if end == "a" else "a"
 
 
+@dataclass(frozen=True)
+class PairEnd:
+    """One chiplet as the stimulus sees it: its endpoint ID, its windows, and the pages its
+    manager uses, answered OKAY (the other's memory), SLVERR (mapped past the other's memory)
+    and DECERR (in no window)."""
+
+    endpoint: int
+    address_map: AddressMap
+    okay_pages: Sequence[int]
+    slverr_pages: Sequence[int]
+    decerr_pages: Sequence[int]
+
+
+@dataclass(frozen=True)
+class PairLayout:
+    """Both chiplets (``"a"``, ``"b"``) and the bytes of each one's memory."""
+
+    ends: Mapping[str, PairEnd]
+    memory_bytes: int
+
+    @property
+    def address_maps(self) -> dict[str, AddressMap]:
+        return {name: end.address_map for name, end in self.ends.items()}
+
+
+def default_layout(params: ChipletParams) -> PairLayout:
+    """Each chiplet's windows onto the other's memory: the pages above."""
+    ends = {}
+    for end in ENDS:
+        far = ENDPOINTS[other(end)]
+        address_map = AddressMap(params, [
+            Window(OKAY_PAGES[0], MEMORY_BYTES, far, 0),
+            Window(SLVERR_PAGES[0], len(SLVERR_PAGES) * PAGE_BYTES, far, MEMORY_BYTES)])
+        ends[end] = PairEnd(ENDPOINTS[end], address_map, OKAY_PAGES, SLVERR_PAGES,
+                            DECERR_PAGES)
+    return PairLayout(ends, MEMORY_BYTES)
+
+
 def pair_address_maps(params: ChipletParams) -> dict[str, AddressMap]:
-    """Each chiplet's windows onto the other's memory."""
-    return {end: AddressMap(params, [
-        Window(OKAY_PAGES[0], MEMORY_BYTES, ENDPOINTS[other(end)], 0),
-        Window(SLVERR_PAGES[0], len(SLVERR_PAGES) * PAGE_BYTES, ENDPOINTS[other(end)],
-               MEMORY_BYTES)]) for end in ENDS}
+    """Each chiplet's windows onto the other's memory (:func:`default_layout`)."""
+    return default_layout(params).address_maps
 
 
 @dataclass
@@ -80,8 +121,9 @@ class AxiManagerSide:
     reference fabric."""
 
     def __init__(self, end: str, rng: random.Random, params: ChipletParams, fabric: Fabric,
-                 scenario: PairScenario) -> None:
+                 scenario: PairScenario, layout: PairEnd) -> None:
         self.end, self.rng, self.fabric, self.scenario = end, rng, fabric, scenario
+        self.layout = layout
         self.prefix = f"{end}_s_axi."
         self.bus_bytes = data_bytes(params)
         self.id_count = min(4, 1 << params.axi_id_bits)
@@ -105,7 +147,9 @@ class AxiManagerSide:
         return self.writes_open + self.reads_open
 
     def _page(self) -> int | None:
-        pool = self.rng.choices([OKAY_PAGES, SLVERR_PAGES, DECERR_PAGES], weights=[80, 10, 10])[0]
+        layout = self.layout
+        pool = self.rng.choices([layout.okay_pages, layout.slverr_pages, layout.decerr_pages],
+                                weights=[80, 10, 10])[0]
         free = [page for page in pool if page not in self.busy]
         return self.rng.choice(free) if free else None
 
@@ -162,7 +206,7 @@ class AxiManagerSide:
         values[f"{prefix}rready"] = int(rng.random() >= scenario.pause)
 
     def observe(self, cycle: int, values: Mapping[str, int], out: Mapping[str, int]) -> None:
-        prefix, source = self.prefix, ENDPOINTS[self.end]
+        prefix, source = self.prefix, self.layout.endpoint
         if self.aw is not None and out[f"{prefix}awready"]:
             fields, page = self.aw
             burst = Burst.from_fields(fields["awaddr"], fields["awlen"], fields["awsize"],
@@ -302,23 +346,24 @@ class PairLockstep:
     """The stimulus of both sides, the wires' damage and the plane failure."""
 
     def __init__(self, params: ChipletParams, rng: random.Random, input_widths: Mapping[str, int],
-                 scenario: PairScenario | None = None) -> None:
+                 scenario: PairScenario | None = None, layout: PairLayout | None = None) -> None:
         self.params, self.rng = params, rng
         self.scenario = scenario = scenario or PairScenario()
-        self.address_maps = pair_address_maps(params)
-        self.fabric = Fabric(params, {ENDPOINTS[end]: Endpoint(self.address_maps[end],
-                                                                MEMORY_BYTES) for end in ENDS})
-        self.managers = {end: AxiManagerSide(end, rng, params, self.fabric, scenario)
-                         for end in ENDS}
+        self.layout = layout = layout or default_layout(params)
+        self.address_maps = layout.address_maps
+        self.fabric = Fabric(params, {layout.ends[end].endpoint: Endpoint(
+            layout.ends[end].address_map, layout.memory_bytes) for end in ENDS})
+        self.managers = {end: AxiManagerSide(end, rng, params, self.fabric, scenario,
+                                             layout.ends[end]) for end in ENDS}
         self.memories = {end: AxiMemorySide(end, rng, params, scenario) for end in ENDS}
         self.all_planes = (1 << params.links) - 1
+        # Every input has a value from the first cycle on: nothing is left floating.
         self.values = dict.fromkeys(input_widths, 0)
-        self.values.update({"memory_bytes": MEMORY_BYTES,
-                                       "planes_up": self.all_planes,
-                                       "flip_rate": scenario.flip_rate,
-                            "drop_rate": scenario.drop_rate, "dead": 0})
+        self.values.update({"memory_bytes": layout.memory_bytes, "planes_up": self.all_planes,
+                            "flip_rate": scenario.flip_rate, "drop_rate": scenario.drop_rate,
+                            "dead": 0})
         for end in ENDS:
-            self.values[f"{end}_endpoint"] = ENDPOINTS[end]
+            self.values[f"{end}_endpoint"] = layout.ends[end].endpoint
         self.drained_at: int | None = None
         self.cycle = 0
 
@@ -353,11 +398,13 @@ class PairLockstep:
 
     def check_memories(self) -> None:
         """Each memory holds exactly the reference fabric's bytes."""
+        size = self.layout.memory_bytes
         for end, side in self.memories.items():
-            expected = self.fabric.endpoints[ENDPOINTS[end]].memory.peek(0, MEMORY_BYTES)
-            actual = side.memory.peek(0, MEMORY_BYTES)
+            endpoint = self.layout.ends[end].endpoint
+            expected = self.fabric.endpoints[endpoint].memory.peek(0, size)
+            actual = side.memory.peek(0, size)
             if actual != expected:
-                first = next(index for index in range(MEMORY_BYTES)
+                first = next(index for index in range(size)
                              if actual[index] != expected[index])
                 raise AssertionError(f"{end}'s memory differs from the reference first at "
                                      f"{first:#x}: {actual[first]:#x}, expected "

@@ -15,7 +15,10 @@ wires in the plane-failure test too.
 
 Tests: clean wires; wires with bit errors and lost flits; a plane failing mid-traffic (its
 wires go dead, the planes mask drops it, traffic moves, the wires come back and the link
-layer delivers what it held).
+layer delivers what it held); and the top against its cycle model
+(``emulator.cycle.chiplet.ChipletPairModel``), every output port every cycle, on the stimulus
+of Amaranth's lockstep (``testbench.chiplet_pair_lockstep``), ``LOCKSTEP_CYCLES`` long
+(default 2,000 cycles of new bursts, then the drain).
 """
 
 from __future__ import annotations
@@ -23,19 +26,29 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import time
+from pathlib import Path
 
 import cocotb
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.types import Logic
 
-from hdl.chiplet.chiplet_pair import ChipletPair
+from emulator.cycle.chiplet import ChipletPairModel, wire_seeds
+from hdl.chiplet.chiplet_pair import ENDS, ChipletPair
 from hdl.layouts import unpack
 from hdl.link.link_signals import LINK_COUNTERS
 from hdl.link.wire_faults import RATE_BITS
 from hdl.params import PRESETS, ChipletParams, SystemParams, preset
 from hdl.toolchain import SIMULATORS
+from testbench import chiplet_system
+from testbench.chiplet_pair_lockstep import PairEnd, PairLayout, PairLockstep, PairScenario
 from testbench.chiplet_system import SystemBench, pair_layout
-from testbench.runner import params_in_test, run_cocotb
+from testbench.harness import PERIOD_NS
+from testbench.memories import restore_memories
+from testbench.part_lockstep import check_widths, compare
+from testbench.runner import BUILD_DIR_VARIABLE, params_in_test, run_cocotb
 
 TOP = "chiplet_pair"
 #: Transactions per cocotb test, both sides together.
@@ -46,6 +59,13 @@ PAUSE = 0.2
 #: A wire's damage in the link-error test: one flit in 1,000 damaged, one in 4,000 lost.
 FLIP_RATE = (1 << RATE_BITS) // 1000
 DROP_RATE = (1 << RATE_BITS) // 4000
+#: Cycles of new bursts in the lockstep with the model; its wires' damage, as in Amaranth's
+#: lockstep (tests/unit/test_chiplet_cycle.py): one flit in 500 flipped, one in 4,000 lost.
+LOCKSTEP_CYCLES = int(os.environ.get("LOCKSTEP_CYCLES", 2000))
+LOCKSTEP_FLIP_RATE = (1 << RATE_BITS) // 500
+LOCKSTEP_DROP_RATE = DROP_RATE
+#: Cycles the lockstep's drain may take, at most, after the last burst starts.
+DRAIN_LIMIT = 20_000
 
 
 def bench_for(dut) -> SystemBench:
@@ -113,6 +133,95 @@ async def plane_failure(dut) -> None:
     link_counters(dut, links)
     moved = sum(value for name, value in counters.items() if name.endswith("_moved"))
     assert moved, "no packet moved off the failed plane"
+
+
+def lockstep_layout(params: ChipletParams) -> PairLayout:
+    """The windows, endpoints and pages the top is built with (``pair_layout``, as in
+    ``test_chiplet_pair``), for the lockstep's stimulus."""
+    ends = {name: PairEnd(end.endpoint, end.address_map, end.okay_pages, end.slverr_pages,
+                          end.decerr_pages) for name, end in pair_layout(params).ends.items()}
+    return PairLayout(ends, chiplet_system.MEMORY_BYTES)
+
+
+@cocotb.test()
+async def lockstep_with_model(dut) -> None:
+    """The top against ``ChipletPairModel``, cycle for cycle: random AXI4 managers and memories
+    on both sides, every wire damaged, plane 1's wires dead for 600 cycles from a third of the
+    way in and the plane leaving ``planes_up`` 100 cycles after dying. Inputs are written just
+    after a rising edge; every output is read once settled and compared with the model's, then
+    the model steps over the edge. BRESPs, R beats and both memories are also checked against
+    the reference. The memories are first put back to their initial contents, from which the
+    model starts, whichever tests ran before in this simulation."""
+    system = params_in_test()
+    params = system.chiplet
+    layout = lockstep_layout(params)
+    model = ChipletPairModel(layout.address_maps, system.link)
+    check_widths(ChipletPair(layout.address_maps, system.link), model)
+    scenario = PairScenario(cycles=LOCKSTEP_CYCLES, flip_rate=LOCKSTEP_FLIP_RATE,
+                            drop_rate=LOCKSTEP_DROP_RATE, dead_at=LOCKSTEP_CYCLES // 3)
+    lockstep = PairLockstep(params, random.Random(cocotb.RANDOM_SEED), model.input_widths,
+                            scenario, layout)
+    handles = {name: getattr(dut, name.replace(".", "__"))
+               for name in (*model.input_widths, *model.output_widths)}
+    widths = {**model.input_widths, **model.output_widths}
+    wrong = {name: (len(handles[name]), width) for name, width in widths.items()
+             if len(handles[name]) != width}
+    assert not wrong, f"ports of the Verilog (width, model's width) differ: {wrong}"
+
+    def read(name: str) -> int:
+        value = handles[name].value
+        # A one-bit port reads as a Logic; int() raises on X or Z, as to_unsigned() does.
+        return int(value) if isinstance(value, Logic) else value.to_unsigned()
+
+    written = dict.fromkeys(model.input_widths, 0)
+    for name in written:
+        handles[name].value = 0
+    memories, words = restore_memories(dut, Path(os.environ[BUILD_DIR_VARIABLE]) / f"{TOP}.v",
+                                       TOP)
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
+    dut.rst.value = 1
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    limit = scenario.cycles + DRAIN_LIMIT
+    seeds = wire_seeds(params.links)
+    started = time.monotonic()
+    cycle = 0
+    while not lockstep.done:
+        assert cycle < limit, f"not drained after {cycle} cycles"
+        values = lockstep.inputs(cycle)
+        for name, value in values.items():
+            if written[name] != value:
+                handles[name].value = value
+                written[name] = value
+        await ReadOnly()
+        if cycle == 0:  # the LFSRs hold their seeds until the first edge after reset
+            rtl_seeds = {name: getattr(dut, f"{name}_faults").state.value.to_unsigned()
+                         for name in seeds}
+            assert rtl_seeds == seeds, f"wire seeds {rtl_seeds} in the RTL, {seeds} in the model"
+        expected = model.comb(values)
+        compare(cycle, expected, read)
+        lockstep.observe(cycle, expected)
+        model.tick(values)
+        await RisingEdge(dut.clk)
+        cycle += 1
+    seconds = time.monotonic() - started
+    lockstep.check_memories()
+    summary = lockstep.summary()
+    # The last cycle's outputs, the same in the RTL and the model.
+    totals = {"crc_errors": 0, "replays": 0, "moved": 0}
+    for end in ENDS:
+        for index in range(params.links):
+            fields = unpack(LINK_COUNTERS, expected[f"{end}_link_counters.{index}"])
+            totals["crc_errors"] += fields.crc_errors
+            totals["replays"] += fields.replays
+        totals["moved"] += expected[f"{end}_requests_moved"] + expected[f"{end}_completions_moved"]
+    dut._log.info("%d cycles compared in %.1f s (%.0f cycles/s), every output every cycle, "
+                  "after %d memories (%d words) were put back to their initial contents; %s; %s",
+                  cycle, seconds, cycle / seconds, memories, words, summary, totals)
+    for code in chiplet_system.CODES:
+        assert summary["responses"].get(code), f"no {code} seen: raise LOCKSTEP_CYCLES"
+    assert all(totals.values()), f"no CRC error, replay or packet moved off the plane: {totals}"
 
 
 #: The default run: a 128-bit bus and 8 tags per direction keep the design small enough to

@@ -19,8 +19,9 @@ help:
 	@echo "make test     every test: unit tests and cocotb tests on Icarus and Verilator"
 	@echo "make sim      cocotb tests on one simulator: SIM=icarus|verilator"
 	@echo "make regress  cocotb tests for each of SEEDS='$(SEEDS)' with PACKETS=5000"
-	@echo "make soak     chiplets under cocotb at 5,000 transactions per test, both simulators"
-	@echo "              (pair: clean, damaged, plane failure with damage; fabric of three)"
+	@echo "make soak     the tests marked soak (the chiplet parts' lockstep on both simulators),"
+	@echo "              then chiplets under cocotb at 5,000 transactions per test, both"
+	@echo "              simulators (pair: clean, damaged, plane failure with damage; fabric)"
 	@echo "make verilog  export Verilog + parameter JSON to build/verilog/PRESET"
 	@echo "make lint     ruff, and verilator --lint-only -Wall on the exported Verilog"
 	@echo "              (TOPS='switch' PRESET=trn4-nvl72: the 72-port switch alone, ~11 min, 6 GB)"
@@ -61,8 +62,9 @@ verilog: $(STAMP)
 	$(BIN)/fusion-emu export --preset $(PRESET)
 
 soak: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) -m soak tests
 	TRANSACTIONS=5000 PAIR_DAMAGE=1 FABRIC_TRANSACTIONS=5000 \
-	FABRIC_SIMULATORS=icarus,verilator \
+	FABRIC_SIMULATORS=verilator FABRIC_TESTS=damaged_wires,plane_failure \
 	$(BIN)/python -m pytest -n $(JOBS) tests/sim/test_chiplet_pair.py tests/sim/test_chiplet_fabric.py
 
 lint: $(STAMP)

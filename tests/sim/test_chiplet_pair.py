@@ -9,7 +9,7 @@ every port has back-pressure and the AXI4 protocol checker. ``testbench.chiplet_
 every BRESP and R beat against ``emulator.ref.chiplet.Fabric`` as they happen, and both
 memories byte for byte at the end.
 
-``TRANSACTIONS`` sets the transactions per test (default 300), ``PAIR_TESTS`` picks tests by
+``TRANSACTIONS`` sets the transactions per test (default 200), ``PAIR_TESTS`` picks tests by
 name (comma-separated), ``PAIR_PRESET`` another parameter set; ``PAIR_DAMAGE=1`` damages the
 wires in the plane-failure test too.
 
@@ -52,7 +52,7 @@ from testbench.runner import BUILD_DIR_VARIABLE, params_in_test, run_cocotb
 
 TOP = "chiplet_pair"
 #: Transactions per cocotb test, both sides together.
-TRANSACTIONS = int(os.environ.get("TRANSACTIONS", 300))
+TRANSACTIONS = int(os.environ.get("TRANSACTIONS", 200))
 #: Most transactions under way on one side.
 IN_FLIGHT = 16
 PAUSE = 0.2

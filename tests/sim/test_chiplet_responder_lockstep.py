@@ -85,6 +85,7 @@ async def lockstep(dut) -> None:
 
 
 @pytest.mark.sim
+@pytest.mark.soak  # the whole chiplet's lockstep in test_chiplet_pair covers it by default
 @pytest.mark.parametrize(("simulator", "system"),
                          # Each simulator with one parameter set, to keep the default run short.
                          list(zip(sorted(SIMULATORS), SYSTEMS[::-1], strict=True)),

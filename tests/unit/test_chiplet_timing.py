@@ -23,7 +23,7 @@ SYSTEM = one_link_system(PRESETS["small"])
 
 @pytest.mark.parametrize("write", [True, False], ids=["writes", "reads"])
 def test_256_byte_transfers_reach_90_percent_of_the_format_limit(write: bool) -> None:
-    measured = efficiency(SYSTEM, 96, write)
+    measured = efficiency(SYSTEM, 64, write)
     assert 0.9 * FORMAT_LIMIT <= measured <= FORMAT_LIMIT, measured
 
 

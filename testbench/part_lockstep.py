@@ -84,3 +84,27 @@ def run_lockstep(dut: wiring.Component, model: Any, stimulus: Stimulus, cycles: 
     started = time.monotonic()
     simulator.run()
     return time.monotonic() - started
+
+
+def run_driver(dut: wiring.Component, driver: Any) -> float:
+    """Run ``dut`` with a part's lockstep driver, which owns the model and the stimulus
+    (``driver.model``, ``inputs()``, ``check(read)``, ``done``), until it is done; the seconds
+    taken. Fails unless the model lists exactly the ports of ``dut`` with their widths."""
+    inputs, outputs = check_widths(dut, driver.model)
+
+    async def bench(ctx) -> None:
+        written: dict[str, int] = {}
+        while not driver.done:
+            for name, value in driver.inputs().items():
+                if written.get(name) != value:
+                    ctx.set(inputs[name], value)
+                    written[name] = value
+            driver.check(lambda name: ctx.get(outputs[name]))
+            await ctx.tick()
+
+    simulator = Simulator(dut)
+    simulator.add_clock(1e-9)
+    simulator.add_testbench(bench)
+    started = time.monotonic()
+    simulator.run()
+    return time.monotonic() - started

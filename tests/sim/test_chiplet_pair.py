@@ -31,9 +31,7 @@ from pathlib import Path
 
 import cocotb
 import pytest
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
-from cocotb.types import Logic
 
 from emulator.cycle.chiplet import ChipletPairModel, wire_seeds
 from hdl.chiplet.chiplet_pair import ENDS, ChipletPair
@@ -45,7 +43,7 @@ from hdl.toolchain import SIMULATORS
 from testbench import chiplet_system
 from testbench.chiplet_pair_lockstep import PairEnd, PairLayout, PairLockstep, PairScenario
 from testbench.chiplet_system import SystemBench, pair_layout
-from testbench.harness import PERIOD_NS
+from testbench.cocotb_lockstep import Ports, reset
 from testbench.memories import restore_memories
 from testbench.part_lockstep import check_widths, compare
 from testbench.runner import BUILD_DIR_VARIABLE, params_in_test, run_cocotb
@@ -161,28 +159,14 @@ async def lockstep_with_model(dut) -> None:
                             drop_rate=LOCKSTEP_DROP_RATE, dead_at=LOCKSTEP_CYCLES // 3)
     lockstep = PairLockstep(params, random.Random(cocotb.RANDOM_SEED), model.input_widths,
                             scenario, layout)
-    handles = {name: getattr(dut, name.replace(".", "__"))
-               for name in (*model.input_widths, *model.output_widths)}
+    ports = Ports(dut, model.input_widths, model.output_widths)
     widths = {**model.input_widths, **model.output_widths}
-    wrong = {name: (len(handles[name]), width) for name, width in widths.items()
-             if len(handles[name]) != width}
+    wrong = {name: (len(ports.handles[name]), width) for name, width in widths.items()
+             if len(ports.handles[name]) != width}
     assert not wrong, f"ports of the Verilog (width, model's width) differ: {wrong}"
-
-    def read(name: str) -> int:
-        value = handles[name].value
-        # A one-bit port reads as a Logic; int() raises on X or Z, as to_unsigned() does.
-        return int(value) if isinstance(value, Logic) else value.to_unsigned()
-
-    written = dict.fromkeys(model.input_widths, 0)
-    for name in written:
-        handles[name].value = 0
     memories, words = restore_memories(dut, Path(os.environ[BUILD_DIR_VARIABLE]) / f"{TOP}.v",
                                        TOP)
-    Clock(dut.clk, PERIOD_NS, unit="ns").start()
-    dut.rst.value = 1
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
+    await reset(dut)
     limit = scenario.cycles + DRAIN_LIMIT
     seeds = wire_seeds(params.links)
     started = time.monotonic()
@@ -190,17 +174,14 @@ async def lockstep_with_model(dut) -> None:
     while not lockstep.done:
         assert cycle < limit, f"not drained after {cycle} cycles"
         values = lockstep.inputs(cycle)
-        for name, value in values.items():
-            if written[name] != value:
-                handles[name].value = value
-                written[name] = value
+        ports.write(values)
         await ReadOnly()
         if cycle == 0:  # the LFSRs hold their seeds until the first edge after reset
             rtl_seeds = {name: getattr(dut, f"{name}_faults").state.value.to_unsigned()
                          for name in seeds}
             assert rtl_seeds == seeds, f"wire seeds {rtl_seeds} in the RTL, {seeds} in the model"
         expected = model.comb(values)
-        compare(cycle, expected, read)
+        compare(cycle, expected, ports.read)
         lockstep.observe(cycle, expected)
         model.tick(values)
         await RisingEdge(dut.clk)

@@ -16,20 +16,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import time
 
 import cocotb
 import pytest
-from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
-from cocotb.types import Logic
 
 from hdl.chiplet.write_path import WritePath
 from hdl.params import PRESETS, ChipletParams, SystemParams
 from hdl.toolchain import SIMULATORS
 from testbench.chiplet_write import write_test_windows
 from testbench.chiplet_write_lockstep import LockstepScenario, WriteLockstep
-from testbench.harness import PERIOD_NS
+from testbench.cocotb_lockstep import run_lockstep
 from testbench.runner import params_in_test, run_cocotb
 
 TOP = "chiplet_write_lockstep"
@@ -49,33 +45,7 @@ async def lockstep(dut) -> None:
     cycles = int(os.environ[CYCLES_VARIABLE])
     lockstep = WriteLockstep(write_test_windows(params), random.Random(cocotb.RANDOM_SEED),
                              LockstepScenario(cycles=cycles))
-    handles = {}
-    for name in (*lockstep.model.input_widths, *lockstep.model.output_widths):
-        handles[name] = getattr(dut, name.replace(".", "__"))
-
-    def read(name: str) -> int:
-        value = handles[name].value
-        # A one-bit port reads as a Logic; int() raises on X or Z, as to_unsigned() does.
-        return int(value) if isinstance(value, Logic) else value.to_unsigned()
-
-    written = dict.fromkeys(lockstep.model.input_widths, 0)
-    for name in written:
-        handles[name].value = 0
-    Clock(dut.clk, PERIOD_NS, unit="ns").start()
-    dut.rst.value = 1
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    started = time.monotonic()
-    while not lockstep.done:
-        for name, value in lockstep.inputs().items():
-            if written[name] != value:
-                handles[name].value = value
-                written[name] = value
-        await ReadOnly()
-        lockstep.check(read)
-        await RisingEdge(dut.clk)
-    seconds = time.monotonic() - started
+    seconds = await run_lockstep(dut, lockstep)
     summary = lockstep.finish()
     dut._log.info("%d cycles compared in %.1f s (%.0f cycles/s), every output every cycle; %s",
                   lockstep.cycle, seconds, lockstep.cycle / seconds, summary)

@@ -15,15 +15,13 @@ import random
 import time
 
 import pytest
-from amaranth.hdl import Value
-from amaranth.lib import wiring
-from amaranth.sim import Simulator
 
 from emulator.cycle.chiplet_read import ReadPathModel
 from hdl.chiplet.read_path import ReadPath
 from hdl.params import ChipletParams
 from testbench.chiplet_read_lockstep import LockstepScenario, Mismatch, ReadLockstep
 from testbench.chiplet_write import write_test_windows
+from testbench.part_lockstep import run_driver
 
 CYCLES = int(os.environ.get("CYCLES", 4000))
 #: What the random bursts must exercise (``ReadScoreboard.features``); extension flits too
@@ -45,42 +43,15 @@ PARAMETER_SETS = {
 }
 
 
-def ports(dut: ReadPath) -> tuple[dict[str, Value], dict[str, Value]]:
-    """The inputs and outputs of ``dut`` by dotted path."""
-    inputs, outputs = {}, {}
-    for path, member, value in dut.signature.flatten(dut):
-        side = inputs if member.flow == wiring.In else outputs
-        side[".".join(map(str, path))] = Value.cast(value)
-    return inputs, outputs
-
-
 def run_lockstep(params: ChipletParams, seed: int, scenario: LockstepScenario,
                  model: ReadPathModel | None = None) -> dict[str, object]:
     address_map = write_test_windows(params)
     dut = ReadPath(address_map)
     lockstep = ReadLockstep(address_map, random.Random(seed), scenario,
                             model or ReadPathModel(address_map))
-    inputs, outputs = ports(dut)
-    assert {name: len(port) for name, port in inputs.items()} == lockstep.model.input_widths
-    assert {name: len(port) for name, port in outputs.items()} == lockstep.model.output_widths
-
-    async def bench(ctx) -> None:
-        written: dict[str, int] = {}
-        while not lockstep.done:
-            for name, value in lockstep.inputs().items():
-                if written.get(name) != value:
-                    ctx.set(inputs[name], value)
-                    written[name] = value
-            lockstep.check(lambda name: ctx.get(outputs[name]))
-            await ctx.tick()
-
-    simulator = Simulator(dut)
-    simulator.add_clock(1e-9)
-    simulator.add_testbench(bench)
-    started = time.monotonic()
-    simulator.run()
+    seconds = run_driver(dut, lockstep)
     summary = lockstep.finish()
-    summary["seconds"] = round(time.monotonic() - started, 1)
+    summary["seconds"] = round(seconds, 1)
     print(summary)
     return summary
 

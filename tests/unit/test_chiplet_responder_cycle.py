@@ -17,8 +17,6 @@ import random
 import time
 
 import pytest
-from amaranth.hdl import Value
-from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from emulator.cycle.chiplet_responder import ResponderModel
@@ -29,6 +27,7 @@ from hdl.layouts import FLIT_BITS, field_slice
 from hdl.link.link_signals import DELIVERED_FLIT
 from hdl.params import ChipletParams
 from testbench.chiplet_responder_lockstep import LockstepScenario, Mismatch, ResponderLockstep
+from testbench.part_lockstep import ports, run_driver
 
 CYCLES = int(os.environ.get("CYCLES", 5000))
 #: What the random requests must exercise (``ResponderLockstep.counts``).
@@ -50,40 +49,13 @@ PARAMETER_SETS = {
 }
 
 
-def ports(dut: wiring.Component) -> tuple[dict[str, Value], dict[str, Value]]:
-    """The inputs and outputs of ``dut`` by dotted path."""
-    inputs, outputs = {}, {}
-    for path, member, value in dut.signature.flatten(dut):
-        side = inputs if member.flow == wiring.In else outputs
-        side[".".join(map(str, path))] = Value.cast(value)
-    return inputs, outputs
-
-
 def run_lockstep(params: ChipletParams, seed: int, scenario: LockstepScenario,
                  model: ResponderModel | None = None) -> dict[str, object]:
     dut = Responder(params)
     lockstep = ResponderLockstep(params, random.Random(seed), scenario, model)
-    inputs, outputs = ports(dut)
-    assert {name: len(port) for name, port in inputs.items()} == lockstep.model.input_widths
-    assert {name: len(port) for name, port in outputs.items()} == lockstep.model.output_widths
-
-    async def bench(ctx) -> None:
-        written: dict[str, int] = {}
-        while not lockstep.done:
-            for name, value in lockstep.inputs().items():
-                if written.get(name) != value:
-                    ctx.set(inputs[name], value)
-                    written[name] = value
-            lockstep.check(lambda name: ctx.get(outputs[name]))
-            await ctx.tick()
-
-    simulator = Simulator(dut)
-    simulator.add_clock(1e-9)
-    simulator.add_testbench(bench)
-    started = time.monotonic()
-    simulator.run()
+    seconds = run_driver(dut, lockstep)
     summary = lockstep.finish()
-    summary["seconds"] = round(time.monotonic() - started, 1)
+    summary["seconds"] = round(seconds, 1)
     print(summary)
     return summary
 

@@ -3,8 +3,9 @@ whole packet at a time, round robin.
 
 Same interface as the chiplet's other cycle models (:mod:`emulator.cycle.chiplet_write`):
 ports by their dotted RTL path (``"flit_in.0.valid"``, ``"flit_out.payload"``, the payload a
-``DELIVERED_FLIT`` as one integer); :meth:`PacketMergeModel.comb` gives every output from
-every input without changing state; :meth:`PacketMergeModel.tick` commits the clock edge.
+``DELIVERED_FLIT`` as one integer, ``"chosen"``); :meth:`PacketMergeModel.comb` gives every
+output from every input without changing state; :meth:`PacketMergeModel.tick` commits the
+clock edge.
 The model starts as the RTL leaves reset.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from hdl.chiplet.packet_merge import index_bits
 from hdl.layouts import field_slice
 from hdl.link.link_signals import DELIVERED_FLIT
 
@@ -26,6 +28,7 @@ class PacketMergeModel:
     the output goes to the first input at or after ``first`` whose valid is high, or to
     ``first`` when none is; locked, to ``owner``. The chosen input's valid and payload are
     the output's, and the output's ready is the chosen input's; the others are not ready.
+    The ``chosen`` output is that input's index, whatever the valids.
 
     Attributes
     ----------
@@ -46,6 +49,7 @@ class PacketMergeModel:
             self.input_widths[self.valid_names[index]] = 1
             self.input_widths[self.payload_names[index]] = DELIVERED_FLIT.size
             self.output_widths[self.ready_names[index]] = 1
+        self.output_widths["chosen"] = index_bits(count)
         self.locked = 0
         self.owner = 0
         self.first = 0
@@ -70,6 +74,7 @@ class PacketMergeModel:
         outputs[self.ready_names[chosen]] = inputs["flit_out.ready"]
         outputs["flit_out.valid"] = inputs[self.valid_names[chosen]]
         outputs["flit_out.payload"] = inputs[self.payload_names[chosen]]
+        outputs["chosen"] = chosen
         return outputs
 
     def tick(self, inputs: Mapping[str, int]) -> None:

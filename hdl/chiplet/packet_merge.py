@@ -9,6 +9,12 @@ from amaranth.lib.wiring import In, Out
 from ..link.link_signals import DELIVERED_FLIT
 
 
+def index_bits(count: int) -> int:
+    """Width of an index into ``count`` things: at least one bit, so one thing still has a
+    port."""
+    return max(1, (count - 1).bit_length())
+
+
 class PacketMerge(wiring.Component):
     """Round-robin merge of ``count`` packet streams; a packet, once started, has the output
     until its ``last`` flit.
@@ -21,6 +27,10 @@ class PacketMerge(wiring.Component):
     -------
     flit_in : In(stream.Signature(DELIVERED_FLIT)).array(count)
     flit_out : Out(stream.Signature(DELIVERED_FLIT))
+    chosen : Out(index_bits(count))
+        The input whose valid and payload are on ``flit_out`` in this cycle (and to which
+        ``flit_out.ready`` goes): the owner while a packet is under way, else the grant. It
+        names an input also while ``flit_out.valid`` is low; combinational, like the grant.
     """
 
     def __init__(self, count: int) -> None:
@@ -30,6 +40,7 @@ class PacketMerge(wiring.Component):
         super().__init__({
             "flit_in": In(stream.Signature(DELIVERED_FLIT)).array(count),
             "flit_out": Out(stream.Signature(DELIVERED_FLIT)),
+            "chosen": Out(index_bits(count)),
         })
 
     def elaborate(self, platform) -> Module:
@@ -58,6 +69,7 @@ class PacketMerge(wiring.Component):
             m.d.comb += chosen.eq(owner)
         with m.Else():
             m.d.comb += chosen.eq(grant)
+        m.d.comb += self.chosen.eq(chosen)
         with m.Switch(chosen):
             for index, port in enumerate(self.flit_in):
                 with m.Case(index):

@@ -1,16 +1,17 @@
 """One stimulus for two chiplets joined by their links (``ChipletPair``) and the pair's cycle
 model (``emulator.cycle.chiplet.ChipletPairModel``), cycle by cycle, simulator-neutral.
 
-Each side has a random AXI4 manager on its subordinate port (legal bursts of every type,
+Each side has a random AXI4 manager on each lane's subordinate port (legal bursts of every type,
 size and start from ``testbench.chiplet_write.random_write`` and
 ``testbench.chiplet_read.random_read``, INCR cut to at most 32 beats, four IDs, several under
-way, at most one per page)
-and an AXI4 memory on its manager port (``ReferenceMemory`` bytes, random back-pressure and
-latency). :meth:`PairLockstep.inputs` gives every input port of a cycle; the caller compares
-the outputs of the RTL with the model's (:func:`testbench.part_lockstep.compare`) and hands
-them to :meth:`PairLockstep.observe`, which follows the handshakes and checks every BRESP and
-R beat against :class:`emulator.ref.chiplet.Fabric` (the code, and the data of OKAY beats).
-Wire damage and a plane failing mid-run come from the :class:`PairScenario`.
+way, at most one per page; a page's bursts go to lane ``lane_for(page)``, as the ASIC sends
+them) and an AXI4 memory on each lane's manager port (one ``ReferenceMemory`` per side, random
+back-pressure and latency). :meth:`PairLockstep.inputs` gives every input port of a cycle; the
+caller compares the outputs of the RTL with the model's
+(:func:`testbench.part_lockstep.compare`) and hands them to :meth:`PairLockstep.observe`, which
+follows the handshakes and checks every BRESP and R beat against
+:class:`emulator.ref.chiplet.Fabric` (the code, and the data of OKAY beats). Wire damage and a
+plane failing mid-run come from the :class:`PairScenario`.
 
 The windows, endpoints and pages come from a :class:`PairLayout`: by default
 :func:`default_layout`, which Amaranth's lockstep builds its top with; a cocotb test gives the
@@ -31,6 +32,7 @@ from emulator.ref.axi import PAGE_BYTES, Burst, ReferenceMemory
 from emulator.ref.chiplet import AddressMap, Endpoint, Fabric, Window
 from hdl.chiplet.axi import BurstType, Response, data_bytes
 from hdl.chiplet.chiplet_pair import ENDS
+from hdl.chiplet.striper import lane_for
 from hdl.params import ChipletParams
 from testbench.chiplet_read import random_read
 from testbench.chiplet_write import random_write
@@ -117,14 +119,21 @@ class PairScenario:
 
 
 class AxiManagerSide:
-    """Random bursts on one chiplet's subordinate port (``{end}_s_axi``), checked against the
-    reference fabric."""
+    """Random bursts on one lane's subordinate port of a chiplet (``{end}_s_axi.{lane}``),
+    checked against the reference fabric; the pages of ``layout`` the lane takes."""
 
-    def __init__(self, end: str, rng: random.Random, params: ChipletParams, fabric: Fabric,
-                 scenario: PairScenario, layout: PairEnd) -> None:
+    def __init__(self, end: str, lane: int, rng: random.Random, params: ChipletParams,
+                 fabric: Fabric, scenario: PairScenario, layout: PairEnd) -> None:
         self.end, self.rng, self.fabric, self.scenario = end, rng, fabric, scenario
-        self.layout = layout
-        self.prefix = f"{end}_s_axi."
+        self.name = f"{end} lane {lane}"
+
+        def mine(pages: Sequence[int]) -> list[int]:
+            return [page for page in pages if lane_for(page, params.links) == lane]
+
+        self.layout = dataclasses.replace(layout, okay_pages=mine(layout.okay_pages),
+                                          slverr_pages=mine(layout.slverr_pages),
+                                          decerr_pages=mine(layout.decerr_pages))
+        self.prefix = f"{end}_s_axi.{lane}."
         self.bus_bytes = data_bytes(params)
         self.id_count = min(4, 1 << params.axi_id_bits)
         self.aw: tuple[dict[str, int], int] | None = None  # (AW fields, page) offered
@@ -148,8 +157,12 @@ class AxiManagerSide:
 
     def _page(self) -> int | None:
         layout = self.layout
-        pool = self.rng.choices([layout.okay_pages, layout.slverr_pages, layout.decerr_pages],
-                                weights=[80, 10, 10])[0]
+        pools = [layout.okay_pages, layout.slverr_pages, layout.decerr_pages]
+        weights = [weight if pool else 0 for pool, weight in zip(pools, (80, 10, 10),
+                                                                 strict=True)]
+        if not any(weights):
+            return None
+        pool = self.rng.choices(pools, weights=weights)[0]
         free = [page for page in pool if page not in self.busy]
         return self.rng.choice(free) if free else None
 
@@ -219,16 +232,16 @@ class AxiManagerSide:
             self.strobes.append(strobe)
             self.w = None
             if last:
-                assert self.addresses, f"cycle {cycle}: {self.end}: W before its AW was taken"
+                assert self.addresses, f"cycle {cycle}: {self.name}: W before its AW was taken"
                 burst, awid, page = self.addresses.popleft()
                 result = self.fabric.write(source, burst, self.words, self.strobes)
                 self.writes[awid].append((result.response, page))
                 self.words, self.strobes = [], []
         if out[f"{prefix}bvalid"] and values[f"{prefix}bready"]:
             bid, bresp = out[f"{prefix}bid"], Response(out[f"{prefix}bresp"])
-            assert self.writes[bid], f"cycle {cycle}: {self.end}: BRESP for idle AWID {bid}"
+            assert self.writes[bid], f"cycle {cycle}: {self.name}: BRESP for idle AWID {bid}"
             expected, page = self.writes[bid].popleft()
-            assert bresp == expected, (f"cycle {cycle}: {self.end}: AWID {bid} got "
+            assert bresp == expected, (f"cycle {cycle}: {self.name}: AWID {bid} got "
                                        f"{bresp.name}, the reference {expected.name}")
             self.responses[f"B {bresp.name}"] += 1
             self.busy.discard(page)
@@ -245,10 +258,10 @@ class AxiManagerSide:
                        out[f"{prefix}rdata"], out[f"{prefix}rlast"])
 
     def _beat(self, cycle: int, rid: int, rresp: Response, rdata: int, rlast: int) -> None:
-        assert self.reads[rid], f"cycle {cycle}: {self.end}: R beat for idle ARID {rid}"
+        assert self.reads[rid], f"cycle {cycle}: {self.name}: R beat for idle ARID {rid}"
         read = self.reads[rid][0]
         burst, result, number, page = read
-        where = f"cycle {cycle}: {self.end}: ARID {rid}, beat {number} of {burst}"
+        where = f"cycle {cycle}: {self.name}: ARID {rid}, beat {number} of {burst}"
         assert rresp == result.responses[number], (
             f"{where}: RRESP {rresp.name}, the reference {result.responses[number].name}")
         if rresp == Response.OKAY:
@@ -266,16 +279,17 @@ class AxiManagerSide:
 
 
 class AxiMemorySide:
-    """The memory on one chiplet's manager port (``{end}_m_axi``): AW, W and AR taken with
-    random back-pressure, B and R some cycles later, always OKAY; its bytes in a
-    ``ReferenceMemory`` of its own, to be compared with the reference fabric's at the end."""
+    """The memory on one lane's manager port of a chiplet (``{end}_m_axi.{lane}``): AW, W and
+    AR taken with random back-pressure, B and R some cycles later, always OKAY; its bytes in
+    ``memory``, shared by the chiplet's lanes, to be compared with the reference fabric's at
+    the end."""
 
-    def __init__(self, end: str, rng: random.Random, params: ChipletParams,
-                 scenario: PairScenario) -> None:
+    def __init__(self, end: str, lane: int, rng: random.Random, scenario: PairScenario,
+                 memory: ReferenceMemory) -> None:
         self.end, self.rng, self.scenario = end, rng, scenario
-        self.prefix = f"{end}_m_axi."
-        self.bus_bytes = data_bytes(params)
-        self.memory = ReferenceMemory(self.bus_bytes)
+        self.name = f"{end} lane {lane}"
+        self.prefix = f"{end}_m_axi.{lane}."
+        self.memory = memory
         self.ready: dict[str, int] = {}
         self.addresses: deque[Burst] = deque()
         self.beats: list[tuple[int, int]] = []
@@ -320,7 +334,7 @@ class AxiMemorySide:
                 self.beats = []
         while self.addresses and self.groups:
             write, group = self.addresses.popleft(), self.groups.popleft()
-            assert len(group) == write.length, f"cycle {cycle}: {self.end}: W beats of {write}"
+            assert len(group) == write.length, f"cycle {cycle}: {self.name}: W beats of {write}"
             self.memory.write(write, [word for word, _ in group],
                               [strobe for _, strobe in group])
             self.b_due.append(cycle + 1 + self.rng.randint(*latency))
@@ -353,9 +367,13 @@ class PairLockstep:
         self.address_maps = layout.address_maps
         self.fabric = Fabric(params, {layout.ends[end].endpoint: Endpoint(
             layout.ends[end].address_map, layout.memory_bytes) for end in ENDS})
-        self.managers = {end: AxiManagerSide(end, rng, params, self.fabric, scenario,
-                                             layout.ends[end]) for end in ENDS}
-        self.memories = {end: AxiMemorySide(end, rng, params, scenario) for end in ENDS}
+        lanes = range(params.links)
+        self.managers = [AxiManagerSide(end, lane, rng, params, self.fabric, scenario,
+                                        layout.ends[end]) for end in ENDS for lane in lanes]
+        #: Each side's memory, behind all its lanes' manager ports.
+        self.memory = {end: ReferenceMemory(data_bytes(params)) for end in ENDS}
+        self.memories = [AxiMemorySide(end, lane, rng, scenario, self.memory[end])
+                         for end in ENDS for lane in lanes]
         self.all_planes = (1 << params.links) - 1
         # Every input has a value from the first cycle on: nothing is left floating.
         self.values = dict.fromkeys(input_widths, 0)
@@ -375,19 +393,19 @@ class PairLockstep:
             values["dead"] = int(dead) << scenario.plane
             if cycle >= scenario.dead_at + scenario.down_after:
                 values["planes_up"] = self.all_planes & ~(1 << scenario.plane)
-        for end in ENDS:
-            self.managers[end].drive(cycle, values)
-            self.memories[end].drive(cycle, values)
+        for manager, memory in zip(self.managers, self.memories, strict=True):
+            manager.drive(cycle, values)
+            memory.drive(cycle, values)
         return values
 
     def observe(self, cycle: int, outputs: Mapping[str, int]) -> None:
         self.cycle = cycle
-        for end in ENDS:
-            self.managers[end].observe(cycle, self.values, outputs)
-            self.memories[end].observe(cycle, outputs)
+        for manager, memory in zip(self.managers, self.memories, strict=True):
+            manager.observe(cycle, self.values, outputs)
+            memory.observe(cycle, outputs)
         if (self.drained_at is None and cycle >= self.scenario.cycles
-                and all(side.outstanding == 0 for side in self.managers.values())
-                and all(side.idle for side in self.memories.values())):
+                and all(side.outstanding == 0 for side in self.managers)
+                and all(side.idle for side in self.memories)):
             self.drained_at = cycle
 
     @property
@@ -399,10 +417,10 @@ class PairLockstep:
     def check_memories(self) -> None:
         """Each memory holds exactly the reference fabric's bytes."""
         size = self.layout.memory_bytes
-        for end, side in self.memories.items():
+        for end, memory in self.memory.items():
             endpoint = self.layout.ends[end].endpoint
             expected = self.fabric.endpoints[endpoint].memory.peek(0, size)
-            actual = side.memory.peek(0, size)
+            actual = memory.peek(0, size)
             if actual != expected:
                 first = next(index for index in range(size)
                              if actual[index] != expected[index])
@@ -411,8 +429,8 @@ class PairLockstep:
                                      f"{expected[first]:#x}")
 
     def summary(self) -> dict[str, object]:
-        responses = sum((side.responses for side in self.managers.values()), Counter())
-        sides = self.managers.values()
+        responses = sum((side.responses for side in self.managers), Counter())
+        sides = self.managers
         return {"bursts": sum(side.bursts_answered for side in sides),
                 "R beats": sum(side.beats_checked for side in sides),
                 "responses": dict(responses), "drained at": self.drained_at}

@@ -1,15 +1,16 @@
 """Cycle model of the whole chiplet (``hdl.chiplet.chiplet.Chiplet``) and of the test top of
 two chiplets joined by damaged wires (``hdl.chiplet.chiplet_pair.ChipletPair``).
 
-Both are compositions of the parts' cycle models, wired as ``Chiplet.elaborate`` and
-``ChipletPair.elaborate`` wire the RTL parts: the write path, read path and far side
-(:mod:`emulator.cycle.chiplet_write`, :mod:`~emulator.cycle.chiplet_read`,
+Both are compositions of the parts' cycle models, wired as ``Chiplet.elaborate``,
+``Lane.elaborate`` and ``ChipletPair.elaborate`` wire the RTL parts: the write path, read
+path and far side (:mod:`emulator.cycle.chiplet_write`, :mod:`~emulator.cycle.chiplet_read`,
 :mod:`~emulator.cycle.chiplet_responder`), the merges (:mod:`~emulator.cycle.packet_merge`),
 stripers, packet queues and completion split (:mod:`~emulator.cycle.chiplet_plumbing`), the
-link ends (:mod:`~emulator.cycle.link_port`) and the wires (:mod:`~emulator.cycle.wire`).
+planes' tag translation (:mod:`~emulator.cycle.tag_translate`), the link ends
+(:mod:`~emulator.cycle.link_port`) and the wires (:mod:`~emulator.cycle.wire`).
 
-Same interface as the parts: ports by their dotted RTL path (``"s_axi.awvalid"``,
-``"flit_in.0.payload"``, ``"link_counters.1"`` as one integer; ``"a_s_axi.awvalid"``,
+Same interface as the parts: ports by their dotted RTL path (``"s_axi.0.awvalid"``,
+``"flit_in.0.payload"``, ``"link_counters.1"`` as one integer; ``"a_s_axi.1.awvalid"``,
 ``"dead"`` for the pair); ``comb(inputs)`` gives every output from every input without
 changing state; ``tick(inputs)`` commits the clock edge. The parts' handshakes are
 combinational, so a cycle is settled by evaluating the parts' ``comb`` until no net changes
@@ -26,12 +27,13 @@ from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from hdl.chiplet.axi import AxiSignature
-from hdl.chiplet.chiplet import _READ_IN, _READ_OUT, _WRITE_IN, _WRITE_OUT
+from hdl.chiplet.chiplet import PLANE_COUNTERS
 from hdl.chiplet.chiplet_pair import CHIPLET_COUNTERS, ENDS
+from hdl.chiplet.lane import LANE_COUNTERS, READ_IN, READ_OUT, WRITE_IN, WRITE_OUT
 from hdl.chiplet.striper import COUNTER_BITS
 from hdl.chiplet.windows import ENDPOINT_BITS
 from hdl.layouts import COMPLETION_VC, FLIT_BITS, REQUEST_VC
-from hdl.link.link_signals import LINK_COUNTERS
+from hdl.link.link_signals import DELIVERED_FLIT, LINK_COUNTERS
 from hdl.link.wire_faults import RATE_BITS
 from hdl.params import LinkParams
 
@@ -42,6 +44,7 @@ from .chiplet_responder import ResponderModel
 from .chiplet_write import WritePathModel
 from .link_port import LinkEndPortModel
 from .packet_merge import PacketMergeModel
+from .tag_translate import TagTranslateModel
 from .wire import ChannelDelayModel, WireFaultsModel
 
 #: A net: a port of the top (its name) or a part's output (``"part:port"``), or a constant.
@@ -189,11 +192,113 @@ def _axi_ports(params, prefix: str, inward: bool) -> tuple[dict[str, int], dict[
     return inputs, outputs
 
 
+class LaneModel(Composition):
+    """``Lane(address_map, home)``, cycle for cycle: the parts' models wired as in
+    ``Lane.elaborate`` (attributes ``write_path``, ``read_path``, ``responder``,
+    ``request_merge``, ``striper``, ``completion_merge``, ``completion_split``).
+
+    Attributes
+    ----------
+    input_widths, output_widths : dict of str to int
+        Every port of ``Lane`` by its dotted path, with its width in bits.
+    """
+
+    def __init__(self, address_map: AddressMap, home: int) -> None:
+        super().__init__()
+        self.params = params = address_map.params
+        self.home = home
+        links = params.links
+        s_in, s_out = _axi_ports(params, "s_axi", inward=True)
+        m_in, _ = _axi_ports(params, "m_axi", inward=False)
+        self.input_widths.update(s_in)
+        self.input_widths.update(m_in)
+        self.input_widths.update({"source": ENDPOINT_BITS,
+                                  "memory_bytes": params.axi_address_bits + 1,
+                                  "planes_up": links, "drained": links})
+        for name, count in (("request_out", links), ("completion_in", links),
+                            ("request_in", None), ("completion_out", None)):
+            inward = name.endswith("_in")
+            for index in range(count) if count else [None]:
+                prefix = name if index is None else f"{name}.{index}"
+                forward = self.input_widths if inward else self.output_widths
+                forward.update({f"{prefix}.valid": 1, f"{prefix}.payload": DELIVERED_FLIT.size})
+                (self.output_widths if inward else self.input_widths)[f"{prefix}.ready"] = 1
+
+        # Parts, in the order a request flows, so that a cycle settles in few passes.
+        add = self.add
+        self.completion_merge = add("completion_merge", PacketMergeModel(links))
+        self.completion_split = add("completion_split", CompletionSplitModel())
+        self.responder = add("responder", ResponderModel(params))
+        self.write_path = add("write_path", WritePathModel(address_map))
+        self.read_path = add("read_path", ReadPathModel(address_map))
+        self.request_merge = add("request_merge", PacketMergeModel(2))
+        self.striper = add("striper", StriperModel(links, home))
+        self._wire(links, s_out)
+        self.finish()
+
+    def _wire(self, links: int, s_out: dict[str, int]) -> None:
+        connect, net, stream = self.connect, self.net, self.stream
+        # The AXI4 ports: AW, W, B to the write path, AR, R to the read path; the other
+        # channels of each path are left undriven (zero) in the RTL.
+        for path, used, unused, outs in (("write_path", WRITE_IN, READ_IN, WRITE_OUT),
+                                         ("read_path", READ_IN, WRITE_IN, READ_OUT)):
+            for name in used:
+                connect(path, f"s_axi.{name}", f"s_axi.{name}")
+            for name in unused:
+                connect(path, f"s_axi.{name}", 0)
+            for name in outs:
+                self.output(f"s_axi.{name}", net(path, f"s_axi.{name}"), s_out[f"s_axi.{name}"])
+        for port in self.responder.input_widths:
+            if port.startswith("m_axi."):
+                connect("responder", port, port)
+        for port, width in self.responder.output_widths.items():
+            if port.startswith("m_axi."):
+                self.output(port, net("responder", port), width)
+        connect("write_path", "source", "source")
+        connect("read_path", "source", "source")
+        connect("responder", "memory_bytes", "memory_bytes")
+        connect("striper", "planes_up", "planes_up")
+        connect("striper", "drained", "drained")
+        for name, part, port in (("requests_sent", "striper", "sent"),
+                                 ("requests_moved", "striper", "moved"),
+                                 ("stray_write_completions", "write_path", "stray_completions"),
+                                 ("stray_read_completions", "read_path", "stray_completions")):
+            self.output(name, net(part, port), COUNTER_BITS)
+
+        # Outgoing requests of both paths, a packet at a time, onto the planes.
+        stream("write_path", "request", "request_merge", "flit_in.0")
+        stream("read_path", "request", "request_merge", "flit_in.1")
+        stream("request_merge", "flit_out", "striper", "flit_in")
+        for index in range(links):
+            self._out_stream("striper", f"flit_out.{index}", f"request_out.{index}")
+            self._in_stream(f"completion_in.{index}", "completion_merge", f"flit_in.{index}")
+
+        # The far side, on the lane's own plane both ways.
+        self._in_stream("request_in", "responder", "request")
+        self._out_stream("responder", "completion", "completion_out")
+
+        # Completions to the path that asked.
+        stream("completion_merge", "flit_out", "completion_split", "flit_in")
+        stream("completion_split", "write", "write_path", "completion")
+        stream("completion_split", "read", "read_path", "completion")
+
+    def _in_stream(self, prefix: str, sink: str, sink_prefix: str) -> None:
+        """A stream from the top's inputs into a part."""
+        for name in ("valid", "payload"):
+            self.connect(sink, f"{sink_prefix}.{name}", f"{prefix}.{name}")
+        self.output(f"{prefix}.ready", self.net(sink, f"{sink_prefix}.ready"), 1)
+
+    def _out_stream(self, source: str, source_prefix: str, prefix: str) -> None:
+        """A stream from a part out of the top."""
+        for name, width in (("valid", 1), ("payload", DELIVERED_FLIT.size)):
+            self.output(f"{prefix}.{name}", self.net(source, f"{source_prefix}.{name}"), width)
+        self.connect(source, f"{source_prefix}.ready", f"{prefix}.ready")
+
+
 class ChipletModel(Composition):
     """``Chiplet(address_map, link)``, cycle for cycle: the parts' models wired as in
-    ``Chiplet.elaborate``. The parts are attributes named as in the RTL (``write_path``,
-    ``read_path``, ``responder``, ``request_merge``, ``request_striper``, ...,
-    ``link_ends[i]``, ``queues[i][vc]``).
+    ``Chiplet.elaborate``. The parts are attributes named as in the RTL (``lanes[i]``,
+    ``request_merges[i]``, ``translations[i]``, ``link_ends[i]``, ``queues[i][vc]``).
 
     Attributes
     ----------
@@ -211,10 +316,10 @@ class ChipletModel(Composition):
                              f"needs VC {REQUEST_VC} for requests and {COMPLETION_VC} for "
                              "completions.")
         links = params.links
-        s_in, s_out = _axi_ports(params, "s_axi", inward=True)
-        m_in, _ = _axi_ports(params, "m_axi", inward=False)
-        self.input_widths.update(s_in)
-        self.input_widths.update(m_in)
+        for index in range(links):
+            for prefix, inward in (("s_axi", True), ("m_axi", False)):
+                inputs, _ = _axi_ports(params, f"{prefix}.{index}", inward=inward)
+                self.input_widths.update(inputs)
         self.input_widths.update({"endpoint": ENDPOINT_BITS,
                                   "memory_bytes": params.axi_address_bits + 1,
                                   "planes_up": links})
@@ -231,16 +336,13 @@ class ChipletModel(Composition):
         self.drained = add("drained", Glue(self._drained, {
             f"{part}.{index}": 1 for part in ("idle", "requests_empty", "completions_empty")
             for index in range(links)}, {"drained": links}))
-        self.arriving_requests = add("arriving_requests", PacketMergeModel(links))
-        self.arriving_completions = add("arriving_completions", PacketMergeModel(links))
-        self.completion_split = add("completion_split", CompletionSplitModel())
-        self.responder = add("responder", ResponderModel(params))
-        self.completion_striper = add("completion_striper", StriperModel(links))
-        self.write_path = add("write_path", WritePathModel(address_map))
-        self.read_path = add("read_path", ReadPathModel(address_map))
-        self.request_merge = add("request_merge", PacketMergeModel(2))
-        self.request_striper = add("request_striper", StriperModel(links))
-        self._wire(links, s_out)
+        self.translations = [add(f"translate_{index}", TagTranslateModel(params, links))
+                             for index in range(links)]
+        self.lanes = [add(f"lane_{index}", LaneModel(address_map, index))
+                      for index in range(links)]
+        self.request_merges = [add(f"request_merge_{index}", PacketMergeModel(links))
+                               for index in range(links)]
+        self._wire(links)
         self.finish()
 
     @staticmethod
@@ -252,58 +354,49 @@ class ChipletModel(Composition):
             index += 1
         return {"drained": drained}
 
-    def _wire(self, links: int, s_out: dict[str, int]) -> None:
+    def _wire(self, links: int) -> None:
         connect, net, stream = self.connect, self.net, self.stream
-        # The AXI4 ports: AW, W, B to the write path, AR, R to the read path; the other
-        # channels of each path are left undriven (zero) in the RTL.
-        for path, used, unused, outs in (("write_path", _WRITE_IN, _READ_IN, _WRITE_OUT),
-                                         ("read_path", _READ_IN, _WRITE_IN, _READ_OUT)):
-            for name in used:
-                connect(path, f"s_axi.{name}", f"s_axi.{name}")
-            for name in unused:
-                connect(path, f"s_axi.{name}", 0)
-            for name in outs:
-                self.output(f"s_axi.{name}", net(path, f"s_axi.{name}"), s_out[f"s_axi.{name}"])
-        for port in self.responder.input_widths:
-            if port.startswith("m_axi."):
-                connect("responder", port, port)
-        for port, width in self.responder.output_widths.items():
-            if port.startswith("m_axi."):
-                self.output(port, net("responder", port), width)
-        connect("write_path", "source", "endpoint")
-        connect("read_path", "source", "endpoint")
-        connect("responder", "memory_bytes", "memory_bytes")
-        for name, part, port in (("stray_write_completions", "write_path", "stray_completions"),
-                                 ("stray_read_completions", "read_path", "stray_completions"),
-                                 ("requests_sent", "request_striper", "sent"),
-                                 ("requests_moved", "request_striper", "moved"),
-                                 ("completions_sent", "completion_striper", "sent"),
-                                 ("completions_moved", "completion_striper", "moved")):
-            self.output(name, net(part, port), COUNTER_BITS)
+        for index, lane in enumerate(self.lanes):
+            part = f"lane_{index}"
+            for port in lane.input_widths:
+                if port.startswith(("s_axi.", "m_axi.")):
+                    connect(part, port, f"{port[:5]}.{index}{port[5:]}")
+            for port, width in lane.output_widths.items():
+                if port.startswith(("s_axi.", "m_axi.")):
+                    self.output(f"{port[:5]}.{index}{port[5:]}", net(part, port), width)
+            connect(part, "source", "endpoint")
+            connect(part, "memory_bytes", "memory_bytes")
+            connect(part, "planes_up", "planes_up")
+            connect(part, "drained", net("drained", "drained"))
+            for name in LANE_COUNTERS:
+                self.output(f"{name}.{index}", net(part, name), COUNTER_BITS)
 
-        # Outgoing: requests of both paths, and the far side's completions, striped.
-        stream("write_path", "request", "request_merge", "flit_in.0")
-        stream("read_path", "request", "request_merge", "flit_in.1")
-        stream("request_merge", "flit_out", "request_striper", "flit_in")
-        stream("responder", "completion", "completion_striper", "flit_in")
-        for striper in ("request_striper", "completion_striper"):
-            connect(striper, "planes_up", "planes_up")
-            connect(striper, "drained", net("drained", "drained"))
-
-        # Incoming: requests to the far side, completions to the path that asked.
-        stream("arriving_requests", "flit_out", "responder", "request")
-        stream("arriving_completions", "flit_out", "completion_split", "flit_in")
-        stream("completion_split", "write", "write_path", "completion")
-        stream("completion_split", "read", "read_path", "completion")
-
-        for index in range(links):
-            end = f"link_{index}"
-            for vc, striper in ((REQUEST_VC, "request_striper"),
-                                (COMPLETION_VC, "completion_striper")):
-                queue = f"queue_{index}_{vc}"
-                stream(striper, f"flit_out.{index}", queue, "flit_in")
+        for plane in range(links):
+            merge, translate = f"request_merge_{plane}", f"translate_{plane}"
+            end = f"link_{plane}"
+            for vc in (REQUEST_VC, COMPLETION_VC):
+                queue = f"queue_{plane}_{vc}"
                 stream(queue, "header", end, f"header_in.{vc}")
                 stream(queue, "payload", end, f"payload_in.{vc}")
+
+            # Requests of every lane sending here, with tags of this plane.
+            for index in range(links):
+                stream(f"lane_{index}", f"request_out.{plane}", merge, f"flit_in.{index}")
+            stream(merge, "flit_out", translate, "request_in")
+            connect(translate, "request_lane", net(merge, "chosen"))
+            stream(translate, "request_out", f"queue_{plane}_{REQUEST_VC}", "flit_in")
+
+            # The far side of lane ``plane`` answers on this plane.
+            stream(end, f"delivered.{REQUEST_VC}", f"lane_{plane}", "request_in")
+            stream(f"lane_{plane}", "completion_out", f"queue_{plane}_{COMPLETION_VC}",
+                   "flit_in")
+
+            # Completions back to the lane that asked, with its own tag.
+            stream(end, f"delivered.{COMPLETION_VC}", translate, "completion_in")
+            for index in range(links):
+                stream(translate, f"completion_out.{index}", f"lane_{index}",
+                       f"completion_in.{plane}")
+
             for vc in range(self.link.virtual_channels):
                 if vc not in (REQUEST_VC, COMPLETION_VC):
                     # Nothing is sent on other VCs; what arrives is taken.
@@ -311,18 +404,17 @@ class ChipletModel(Composition):
                         connect(end, f"{port}.valid", 0)
                         connect(end, f"{port}.payload", 0)
                     connect(end, f"delivered.{vc}.ready", 1)
-            stream(end, f"delivered.{REQUEST_VC}", "arriving_requests", f"flit_in.{index}")
-            stream(end, f"delivered.{COMPLETION_VC}", "arriving_completions",
-                   f"flit_in.{index}")
-            connect("drained", f"idle.{index}", net(end, "idle"))
-            connect("drained", f"requests_empty.{index}", net(f"queue_{index}_{REQUEST_VC}",
-                                                              "empty"))
-            connect("drained", f"completions_empty.{index}",
-                    net(f"queue_{index}_{COMPLETION_VC}", "empty"))
-            self.output(f"flit_out.{index}", net(end, "flit_out"), FLIT_BITS)
-            self.output(f"link_counters.{index}", net(end, "counters"), LINK_COUNTERS.size)
-            connect(end, "flit_in.valid", f"flit_in.{index}.valid")
-            connect(end, "flit_in.payload", f"flit_in.{index}.payload")
+            connect("drained", f"idle.{plane}", net(end, "idle"))
+            connect("drained", f"requests_empty.{plane}",
+                    net(f"queue_{plane}_{REQUEST_VC}", "empty"))
+            connect("drained", f"completions_empty.{plane}",
+                    net(f"queue_{plane}_{COMPLETION_VC}", "empty"))
+            self.output(f"flit_out.{plane}", net(end, "flit_out"), FLIT_BITS)
+            self.output(f"link_counters.{plane}", net(end, "counters"), LINK_COUNTERS.size)
+            for name in PLANE_COUNTERS:
+                self.output(f"{name}.{plane}", net(translate, name), COUNTER_BITS)
+            connect(end, "flit_in.valid", f"flit_in.{plane}.valid")
+            connect(end, "flit_in.payload", f"flit_in.{plane}.payload")
 
 
 def wire_seeds(links: int) -> dict[str, int]:
@@ -379,7 +471,7 @@ class ChipletPairModel(Composition):
                 self.connect(end, port, port)
             for port, width in chiplet.output_widths.items():
                 if port.startswith(("s_axi.", "m_axi.", "link_counters.")) or \
-                        port in CHIPLET_COUNTERS:
+                        port.split(".")[0] in CHIPLET_COUNTERS:
                     self.output(f"{end}_{port}", self.net(end, port), width)
         for index in range(links):
             for source, sink in (("a", "b"), ("b", "a")):

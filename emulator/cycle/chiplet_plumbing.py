@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hdl.chiplet.read_signals import READ_TAG_FLAG
-from hdl.chiplet.striper import COUNTER_BITS, chosen_plane, home_plane
+from hdl.chiplet.striper import COUNTER_BITS, chosen_plane
 from hdl.layouts import FLIT_BITS, HEADER_BODY, MAX_PACKET_FLITS, field_slice
 from hdl.link.link_signals import DELIVERED_FLIT
 
@@ -35,8 +35,6 @@ def _reader(*path: str) -> tuple[int, int]:
     return _FLIT_OFFSET + offset, (1 << width) - 1
 
 
-_DESTINATION = _reader(*_TRANSACTION, "destination")
-_ADDRESS = _reader(*_TRANSACTION, "address")
 _TAG = _reader(*_TRANSACTION, "tag")
 
 
@@ -113,8 +111,9 @@ class PacketQueueModel:
 
 
 class StriperModel:
-    """``Striper(links)``, cycle for cycle: the plane rule of :func:`home_plane` and
-    :func:`chosen_plane`, and the registers ``in_packet``, ``current``, ``sent``, ``moved``.
+    """``Striper(links, home)``, cycle for cycle: the plane rule of :func:`chosen_plane` from
+    the lane's own plane ``home``, and the registers ``in_packet``, ``current``, ``sent``,
+    ``moved``.
 
     With every plane down the RTL's choice is the home plane (its rotation finds no plane up),
     though nothing is let through then.
@@ -125,10 +124,11 @@ class StriperModel:
         Every port of ``Striper`` by its dotted path, with its width in bits.
     """
 
-    def __init__(self, links: int) -> None:
+    def __init__(self, links: int, home: int = 0) -> None:
         if links < 1:
             raise ValueError(f"StriperModel links={links}: at least one link is needed.")
         self.links = links
+        self.home = home
         self.valid_names = [f"flit_out.{index}.valid" for index in range(links)]
         self.payload_names = [f"flit_out.{index}.payload" for index in range(links)]
         self.ready_names = [f"flit_out.{index}.ready" for index in range(links)]
@@ -147,10 +147,7 @@ class StriperModel:
 
     def _decide(self, inputs: Mapping[str, int]) -> tuple[int, int, int, int]:
         """(home, choice, target, go) of this cycle."""
-        links = self.links
-        payload = inputs["flit_in.payload"]
-        home = home_plane(payload >> _DESTINATION[0] & _DESTINATION[1],
-                          payload >> _ADDRESS[0] & _ADDRESS[1], links)
+        links, home = self.links, self.home
         planes_up = inputs["planes_up"]
         choice = chosen_plane(home, planes_up, links)
         if choice is None:

@@ -16,15 +16,12 @@ from ..switch.switch import Switch
 from ..tray.port_link import SwitchPortLink
 from .axi import AxiSignature
 from .chiplet import Chiplet
+from .chiplet_pair import CHIPLET_COUNTERS
 from .striper import COUNTER_BITS
 from .windows import ENDPOINT_BITS
 
 if TYPE_CHECKING:
     from emulator.ref.chiplet import AddressMap
-
-#: Counters of each chiplet brought out to the top.
-CHIPLET_COUNTERS = ("requests_sent", "requests_moved", "completions_sent",
-                    "completions_moved", "stray_write_completions", "stray_read_completions")
 
 
 class ChipletFabric(wiring.Component):
@@ -34,8 +31,8 @@ class ChipletFabric(wiring.Component):
 
     Members
     -------
-    s_axi, m_axi : In / Out(AxiSignature).array(chiplets)
-        Each ASIC's outgoing port, and its memory's port.
+    s_axi, m_axi : In / Out(AxiSignature).array(chiplets, links)
+        Each ASIC's outgoing ports, and its memory's ports, one of each per lane.
     endpoint : In(ENDPOINT_BITS).array(chiplets)
     memory_bytes : In(axi_address_bits + 1)
     planes_up : In(links)
@@ -46,8 +43,8 @@ class ChipletFabric(wiring.Component):
         Damage on every wire.
     dead : In(links)
         Every wire of a plane delivers nothing.
-    <counter> : Out(32).array(chiplets)
-        The counters named in :data:`CHIPLET_COUNTERS`.
+    <counter> : Out(32).array(chiplets, links)
+        The counters named in :data:`~hdl.chiplet.chiplet_pair.CHIPLET_COUNTERS`.
     """
 
     def __init__(self, address_maps: list[AddressMap], system: SystemParams) -> None:
@@ -65,8 +62,8 @@ class ChipletFabric(wiring.Component):
         count = len(address_maps)
         links = params.links
         members = {
-            "s_axi": In(AxiSignature(params)).array(count),
-            "m_axi": Out(AxiSignature(params)).array(count),
+            "s_axi": In(AxiSignature(params)).array(count, links),
+            "m_axi": Out(AxiSignature(params)).array(count, links),
             "endpoint": In(ENDPOINT_BITS).array(count),
             "memory_bytes": In(params.axi_address_bits + 1),
             "planes_up": In(links),
@@ -76,7 +73,7 @@ class ChipletFabric(wiring.Component):
             "dead": In(links),
         }
         for name in CHIPLET_COUNTERS:
-            members[name] = Out(COUNTER_BITS).array(count)
+            members[name] = Out(COUNTER_BITS).array(count, links)
         super().__init__(members)
         self.chiplets = [Chiplet(address_map, system.link) for address_map in address_maps]
         self.switches = [Switch(system.switch) for _ in range(links)]
@@ -88,13 +85,14 @@ class ChipletFabric(wiring.Component):
         latency = self.system.link.pipeline_latency_cycles
         for n, chiplet in enumerate(self.chiplets):
             m.submodules[f"chiplet_{n}"] = chiplet
-            wiring.connect(m, wiring.flipped(self.s_axi[n]), chiplet.s_axi)
-            wiring.connect(m, chiplet.m_axi, wiring.flipped(self.m_axi[n]))
             m.d.comb += [chiplet.endpoint.eq(self.endpoint[n]),
                          chiplet.memory_bytes.eq(self.memory_bytes),
                          chiplet.planes_up.eq(self.planes_up)]
-            m.d.comb += [getattr(self, name)[n].eq(getattr(chiplet, name))
-                         for name in CHIPLET_COUNTERS]
+            for lane in range(self.params.links):
+                wiring.connect(m, wiring.flipped(self.s_axi[n][lane]), chiplet.s_axi[lane])
+                wiring.connect(m, chiplet.m_axi[lane], wiring.flipped(self.m_axi[n][lane]))
+                m.d.comb += [getattr(self, name)[n][lane].eq(getattr(chiplet, name)[lane])
+                             for name in CHIPLET_COUNTERS]
         seed = 1
         for p, switch in enumerate(self.switches):
             m.submodules[f"switch_{p}"] = switch

@@ -13,7 +13,8 @@ from ..link.link_signals import LINK_COUNTERS
 from ..link.wire_faults import RATE_BITS, WireFaults
 from ..params import LinkParams
 from .axi import AxiSignature
-from .chiplet import Chiplet
+from .chiplet import PLANE_COUNTERS, Chiplet
+from .lane import LANE_COUNTERS
 from .striper import COUNTER_BITS
 from .windows import ENDPOINT_BITS
 
@@ -21,9 +22,8 @@ if TYPE_CHECKING:
     from emulator.ref.chiplet import AddressMap
 
 ENDS = ("a", "b")
-#: Counters of each chiplet brought out to the top.
-CHIPLET_COUNTERS = ("requests_sent", "requests_moved", "completions_sent",
-                    "completions_moved", "stray_write_completions", "stray_read_completions")
+#: Counters of each chiplet brought out to the top, each an array over lanes or planes.
+CHIPLET_COUNTERS = (*LANE_COUNTERS, *PLANE_COUNTERS)
 
 
 class ChipletPair(wiring.Component):
@@ -32,10 +32,10 @@ class ChipletPair(wiring.Component):
 
     Members
     -------
-    a_s_axi, b_s_axi : In(AxiSignature)
-        Each ASIC's outgoing reads and writes.
-    a_m_axi, b_m_axi : Out(AxiSignature)
-        Each ASIC's memory, for the other's requests.
+    a_s_axi, b_s_axi : In(AxiSignature).array(links)
+        Each ASIC's outgoing reads and writes, a port per lane.
+    a_m_axi, b_m_axi : Out(AxiSignature).array(links)
+        Each ASIC's memory, for the other's requests, a port per lane.
     a_endpoint, b_endpoint : In(ENDPOINT_BITS)
     memory_bytes : In(axi_address_bits + 1)
         Size of both memories.
@@ -46,8 +46,8 @@ class ChipletPair(wiring.Component):
     dead : In(links)
         Both wires of a plane deliver nothing.
     a_link_counters, b_link_counters : Out(LINK_COUNTERS).array(links)
-    a_requests_sent, ... : Out(32)
-        The counters named in :data:`CHIPLET_COUNTERS`, per chiplet.
+    a_requests_sent, ... : Out(32).array(links)
+        The counters named in :data:`CHIPLET_COUNTERS`, per chiplet, per lane or plane.
     """
 
     def __init__(self, address_maps: dict[str, AddressMap], link: LinkParams) -> None:
@@ -59,12 +59,12 @@ class ChipletPair(wiring.Component):
         links = params.links
         members = {}
         for end in ENDS:
-            members[f"{end}_s_axi"] = In(AxiSignature(params))
-            members[f"{end}_m_axi"] = Out(AxiSignature(params))
+            members[f"{end}_s_axi"] = In(AxiSignature(params)).array(links)
+            members[f"{end}_m_axi"] = Out(AxiSignature(params)).array(links)
             members[f"{end}_endpoint"] = In(ENDPOINT_BITS)
             members[f"{end}_link_counters"] = Out(LINK_COUNTERS).array(links)
             for name in CHIPLET_COUNTERS:
-                members[f"{end}_{name}"] = Out(COUNTER_BITS)
+                members[f"{end}_{name}"] = Out(COUNTER_BITS).array(links)
         members.update({
             "memory_bytes": In(params.axi_address_bits + 1),
             "planes_up": In(links),
@@ -81,14 +81,16 @@ class ChipletPair(wiring.Component):
         chiplets = self.chiplets
         for end in ENDS:
             chiplet = m.submodules[end] = chiplets[end]
-            wiring.connect(m, wiring.flipped(getattr(self, f"{end}_s_axi")), chiplet.s_axi)
-            wiring.connect(m, chiplet.m_axi, wiring.flipped(getattr(self, f"{end}_m_axi")))
             m.d.comb += [chiplet.endpoint.eq(getattr(self, f"{end}_endpoint")),
                          chiplet.memory_bytes.eq(self.memory_bytes),
                          chiplet.planes_up.eq(self.planes_up)]
-            m.d.comb += [getattr(self, f"{end}_{name}").eq(getattr(chiplet, name))
-                         for name in CHIPLET_COUNTERS]
             for index in range(self.params.links):
+                wiring.connect(m, wiring.flipped(getattr(self, f"{end}_s_axi")[index]),
+                               chiplet.s_axi[index])
+                wiring.connect(m, chiplet.m_axi[index],
+                               wiring.flipped(getattr(self, f"{end}_m_axi")[index]))
+                m.d.comb += [getattr(self, f"{end}_{name}")[index].eq(
+                    getattr(chiplet, name)[index]) for name in CHIPLET_COUNTERS]
                 m.d.comb += getattr(self, f"{end}_link_counters")[index].eq(
                     chiplet.link_counters[index])
         seed = 1

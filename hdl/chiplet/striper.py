@@ -1,28 +1,23 @@
-"""Striping of packets over the links, one link per switch plane."""
+"""A lane's packets onto the links, one link per switch plane: its own plane while that is up."""
 
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..layouts import HEADER_BODY, MAX_DATA_BYTES
 from ..link.link_signals import DELIVERED_FLIT
+from .windows import PAGE_BITS
 
-#: A packet's home plane hashes its destination and this many bits of its 256-byte block.
-BLOCK_HASH_BITS = 8
-#: Low address bits inside one 256-byte block.
-BLOCK_OFFSET_BITS = MAX_DATA_BYTES.bit_length() - 1
 #: Width of the counters.
 COUNTER_BITS = 32
 
 
-def home_plane(destination: int, address: int, links: int) -> int:
-    """The plane a packet to ``destination`` about ``address`` (the header's address field)
-    takes while that plane is up: consecutive 256-byte blocks of one destination go round
-    the planes, and packets about one block always take the same plane, in order."""
-    block = (address >> BLOCK_OFFSET_BITS) & ((1 << BLOCK_HASH_BITS) - 1)
-    return (destination + block) % links
+def lane_for(address: int, lanes: int) -> int:
+    """The lane (AXI4 port pair, and so home plane) the ASIC uses for a burst at global
+    ``address``: its 4 KiB pages go round the lanes. A legal AXI4 burst never crosses a page,
+    so a burst lies in one lane, and every access to one address uses one lane."""
+    return (address >> PAGE_BITS) % lanes
 
 
 def chosen_plane(home: int, planes_up: int, links: int) -> int | None:
@@ -35,20 +30,24 @@ def chosen_plane(home: int, planes_up: int, links: int) -> int | None:
 
 
 class Striper(wiring.Component):
-    """Sends each packet whole to one link, chosen from its header.
+    """Sends each packet of one lane whole to one link.
 
-    **Rule** (docs/chiplet.md). A packet goes to its home plane, :func:`home_plane`, when that
-    plane is up, else to the next plane up after it (:func:`chosen_plane`). Packets about the
-    same 256-byte block of the same destination therefore share one link, and each link, each
-    switch plane and the far chiplet keep them in order; packets about different blocks may
-    overtake each other, which the chiplets' tags and ordering tables allow for.
+    **Rule** (docs/chiplet.md). Lane ``home``'s packets go to plane ``home`` while it is up,
+    else to the next plane up after it (:func:`chosen_plane`). A lane's packets therefore
+    share one link, and each link, each switch plane and the far chiplet keep them in order.
 
-    **A plane going down** (its bit in ``planes_up`` falls). New packets whose home is that
-    plane move to the next plane up, but only once the plane is drained (``drained``: its
-    queue is empty and its link has every packet acknowledged), so a moved packet never
-    overtakes an older one about the same block. Until then they wait; packets with another
-    home go on. A plane coming back up is taken as home again at once: raise bits only while
-    no packet is under way. With every plane down nothing is sent.
+    **A plane going down** (its bit in ``planes_up`` falls). New packets move to the next
+    plane up, but only once their plane is drained (``drained``: its queues are empty and its
+    link has every packet acknowledged), so a moved packet never overtakes an older one of
+    the lane. Until then they wait. A plane coming back up is taken as home again at once:
+    raise bits only while no packet is under way. With every plane down nothing is sent.
+
+    Parameters
+    ----------
+    links : int
+        Links (switch planes) of the chiplet.
+    home : int
+        The lane's own plane.
 
     Members
     -------
@@ -64,10 +63,13 @@ class Striper(wiring.Component):
         Packets sent, and packets sent to another plane than their home, since reset.
     """
 
-    def __init__(self, links: int) -> None:
+    def __init__(self, links: int, home: int = 0) -> None:
         if links < 1:
             raise ValueError(f"Striper links={links}: at least one link is needed.")
+        if not 0 <= home < links:
+            raise ValueError(f"Striper home={home}: a plane of the {links} links is needed.")
         self.links = links
+        self.home = home
         super().__init__({
             "flit_in": In(stream.Signature(DELIVERED_FLIT)),
             "flit_out": Out(stream.Signature(DELIVERED_FLIT)).array(links),
@@ -79,35 +81,19 @@ class Striper(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        links = self.links
-        header = data.View(HEADER_BODY, self.flit_in.payload.flit[:HEADER_BODY.size])
-        transaction = header.message.transaction
+        links, home = self.links, self.home
 
-        home = Signal(range(links))
-        block = transaction.address[BLOCK_OFFSET_BITS:BLOCK_OFFSET_BITS + BLOCK_HASH_BITS]
-        m.d.comb += home.eq((transaction.destination + block) % links)
-
-        # The first plane up at or after ``home``.
-        doubled = Signal(2 * links)
+        # The first plane up at or after ``home``; ``home`` while none is up.
         rotated = Signal(links)
-        step = Signal(range(links))
-        choice = Signal(range(links))
-        m.d.comb += [doubled.eq(Cat(self.planes_up, self.planes_up)),
-                     rotated.eq(doubled >> home)]
-        for index in reversed(range(links)):
-            with m.If(rotated[index]):
-                m.d.comb += step.eq(index)
-        wrapped = home + step
-        m.d.comb += choice.eq(Mux(wrapped >= links, wrapped - links, wrapped))
+        choice = Signal(range(links), init=home)
+        m.d.comb += rotated.eq(Cat(self.planes_up, self.planes_up)[home:home + links])
+        for step in reversed(range(links)):
+            with m.If(rotated[step]):
+                m.d.comb += choice.eq((home + step) % links)
 
-        home_up = Signal()
-        home_drained = Signal()
         allowed = Signal()
-        m.d.comb += [
-            home_up.eq(self.planes_up.bit_select(home, 1)),
-            home_drained.eq(self.drained.bit_select(home, 1)),
-            allowed.eq((self.planes_up != 0) & (home_up | home_drained)),
-        ]
+        m.d.comb += allowed.eq((self.planes_up != 0)
+                               & (self.planes_up[home] | self.drained[home]))
 
         in_packet = Signal()
         current = Signal(range(links))

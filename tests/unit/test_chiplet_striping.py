@@ -19,7 +19,7 @@ from hdl.chiplet.completion_split import CompletionSplit
 from hdl.chiplet.packet_merge import PacketMerge
 from hdl.chiplet.packet_queue import PacketQueue
 from hdl.chiplet.read_signals import READ_TAG_FLAG
-from hdl.chiplet.striper import Striper, chosen_plane, home_plane
+from hdl.chiplet.striper import Striper, chosen_plane, lane_for
 from hdl.layouts import HEADER_BODY, MAX_PAYLOAD_FLITS, Command, unpack
 
 DESTINATIONS = 1 << 10
@@ -51,11 +51,11 @@ def _run(dut, bench) -> None:
     simulator.run()
 
 
-@pytest.mark.parametrize("links", [1, 2, 3, 5])
-def test_striper_sends_each_packet_whole_to_the_rule_s_plane(links: int) -> None:
+@pytest.mark.parametrize(("links", "home"), [(1, 0), (2, 0), (3, 1), (5, 4)])
+def test_striper_sends_each_packet_whole_to_the_rule_s_plane(links: int, home: int) -> None:
     rng = random.Random(links)
     packets = [random_packet(rng, serial) for serial in range(300)]
-    dut = Striper(links)
+    dut = Striper(links, home)
     received: dict[int, list[tuple[int, int]]] = defaultdict(list)
     expected: dict[int, list[tuple[int, int]]] = defaultdict(list)
     seen = {"moved": 0, "waited": 0}
@@ -87,7 +87,6 @@ def test_striper_sends_each_packet_whole_to_the_rule_s_plane(links: int) -> None
             valid_ports = [index for index, (port_valid, _) in enumerate(outputs) if port_valid]
             assert len(valid_ports) <= 1
             if in_packet is None and valid:
-                home = home_plane(_destination(flit), _address(flit), links)
                 plane = chosen_plane(home, up, links)
                 allowed = bool(up >> home & 1 or drained >> home & 1)
                 if not allowed:
@@ -118,23 +117,15 @@ def test_striper_sends_each_packet_whole_to_the_rule_s_plane(links: int) -> None
         assert seen["moved"] and seen["waited"], seen
 
 
-def _destination(flit: int) -> int:
-    return unpack(HEADER_BODY, flit).message.transaction.destination
-
-
-def _address(flit: int) -> int:
-    return unpack(HEADER_BODY, flit).message.transaction.address
-
-
-def test_home_plane_spreads_consecutive_blocks_and_keeps_a_block_on_one_plane() -> None:
-    links = 4
-    planes = [home_plane(7, block * 256 + offset, links)
-              for block in range(8) for offset in (0, 255)]
-    assert planes[::2] == planes[1::2]  # both ends of a block: one plane
-    assert sorted(set(planes)) == list(range(links))
-    assert chosen_plane(2, 0b1011, links) == 3
-    assert chosen_plane(2, 0b0011, links) == 0
-    assert chosen_plane(1, 0, links) is None
+def test_lanes_take_pages_in_turn_and_a_page_stays_in_one_lane() -> None:
+    lanes = 4
+    chosen = [lane_for(0x10_0000 + page * 4096 + offset, lanes)
+              for page in range(8) for offset in (0, 4095)]
+    assert chosen[::2] == chosen[1::2]  # both ends of a page: one lane
+    assert chosen[::2] == [page % lanes for page in range(8)]
+    assert chosen_plane(2, 0b1011, lanes) == 3
+    assert chosen_plane(2, 0b0011, lanes) == 0
+    assert chosen_plane(1, 0, lanes) is None
 
 
 @pytest.mark.parametrize("depth", [18, 36])

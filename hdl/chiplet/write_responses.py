@@ -147,7 +147,7 @@ class WriteResponses(wiring.Component):
         for n, item in enumerate(entries):
             m.d.comb += same_id[n].eq(live[n] & ~retiring[n] & (item.id == self.burst.payload.id))
         older = Signal(range(depth))
-        m.d.comb += older.eq(_count_ones([same_id[n] for n in range(depth)]))
+        m.d.comb += older.eq(count_ones([same_id[n] for n in range(depth)]))
 
         with m.If(self.sent.valid):
             m.d.sync += [tag_entry[self.sent.tag].eq(self.sent.entry),
@@ -178,7 +178,7 @@ class WriteResponses(wiring.Component):
         return m
 
 
-def _count_ones(bits: list[Value]) -> Value:
+def count_ones(bits: list[Value]) -> Value:
     """The number of set bits, as a balanced tree of adders (a chain of 256 nests too deep)."""
     while len(bits) > 1:
         bits = [bits[n] + bits[n + 1] if n + 1 < len(bits) else bits[n]

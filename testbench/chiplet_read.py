@@ -5,7 +5,9 @@ bit for bit the reference's packet for the next piece of the bursts in AR order 
 the RTL chose, which must not be in use), and each R beat must be the next beat of the oldest
 unfinished burst of its ARID, with the reference's RRESP and data: DECERR for a burst in no
 window, SLVERR when its piece got ``ERROR_RESPONSE``, else OKAY with the far memory's bytes on
-the active lanes; every other lane, and every lane of an error beat, zero.
+the active lanes; every other lane, and every lane of an error beat, zero. Order is checked
+per ARID only, as AXI4 asks: bursts of different ARIDs may finish in any order and their beats
+may interleave (counted in ``overtakes`` and ``interleaved``).
 """
 
 from __future__ import annotations
@@ -143,8 +145,10 @@ class ReadScoreboard:
     response_counts: Counter[Response] = field(default_factory=Counter)
     most_tags_in_use: int = 0
     overtakes: int = 0  # bursts finished before an older one of another ARID
+    interleaved: int = 0  # times R went from a burst with beats left to another burst
     out_of_order: int = 0  # completions that came before that of an older packet
     features: Counter[str] = field(default_factory=Counter)  # what the bursts exercised
+    _open: _Expected | None = None  # the burst of the last beat, if it has beats left
 
     @property
     def bus_bytes(self) -> int:
@@ -183,6 +187,12 @@ class ReadScoreboard:
             self.features.update(["256 bytes"] * (piece.byte_count == MAX_DATA_BYTES)
                                  + ["extension"] * (piece.remote_address >> HEADER_ADDRESS_BITS
                                                     != 0))
+
+    def next_piece(self) -> tuple[ReadBurst, int]:
+        """The burst, and the number of its piece, that the next request packet must carry."""
+        assert self.to_send, "no burst has a packet left to send"
+        expected = self.to_send[0]
+        return expected.read, expected.to_match
 
     def packet(self, flits: list[int], error: bool) -> Packet:
         """A request packet the RTL sent (header flit first); returns the far side's
@@ -270,7 +280,9 @@ class ReadScoreboard:
         assert rlast == (number == burst.length - 1), f"{where}: RLAST {rlast}"
         self.beats_checked += 1
         self.response_counts[response] += 1
+        self.interleaved += self._open is not None and self._open is not expected
         expected.next_beat += 1
+        self._open = expected if expected.next_beat < burst.length else None
         if expected.next_beat == burst.length:
             self.overtakes += expected is not self.bursts[0]
             self.bursts.remove(expected)

@@ -292,6 +292,7 @@ class ReadLockstep:
                                                         key=lambda item: item[0].value)},
                 "most tags in use": scoreboard.most_tags_in_use,
                 "out of order": scoreboard.out_of_order, "overtakes": scoreboard.overtakes,
+                "interleaved": scoreboard.interleaved,
                 "strays": self.strays_sent, "stray kinds": dict(self.stray_kinds),
                 "completions with a payload flit": self.extra_flits_sent,
                 "features": dict(scoreboard.features)}

@@ -5,11 +5,14 @@ the next piece starts, the run's end, the run to restart, the runs left, the win
 destination and remote page) and its header/extension state machine; the tag pool's free
 list, pointers and count (:mod:`emulator.cycle.chiplet_parts`); the read responses' tag bits
 (waiting, arrived, failed), completion state (the packet's tag, offset, row, carried bytes,
-flush), data memory and its read register, burst and piece queues, beat walk and R register.
-Given the values of all input ports in a cycle it returns the values of all output ports in
-that cycle, bit for bit the RTL's, whether or not a valid is high (the request payload and
-RDATA follow the RTL's multiplexers and registers also while idle). The AW, W and B outputs
-of the AXI4 port are zero, as ``ReadPath`` leaves them.
+flush), data memory and its read register, and R register; the burst table's entries (each
+burst with its next beat's address and number, the older bursts of its ARID, its oldest
+piece), the piece lists linked by tag (byte counts, successors, the last piece sent, the
+entry being sent), the burst holding R and the bytes of its piece read out
+(``hdl.chiplet.read_bursts.ReadBursts``). Given the values of all input ports in a cycle it
+returns the values of all output ports in that cycle, bit for bit the RTL's, whether or not a
+valid is high (the request payload and RDATA follow the RTL's multiplexers and registers also
+while idle). The AW, W and B outputs of the AXI4 port are zero, as ``ReadPath`` leaves them.
 
 The interface is that of :mod:`emulator.cycle.chiplet_write`, shared by the chiplet's cycle
 models so that they compose: ports by their dotted RTL path (``"s_axi.arvalid"``,
@@ -33,7 +36,7 @@ from amaranth.lib import wiring
 from hdl.chiplet.axi import LEN_BITS, AxiSignature, BurstType, Response, data_bytes
 from hdl.chiplet.read_packetizer import BLOCK_BITS, HEADER_ADDRESS_BITS
 from hdl.chiplet.read_responses import FLIT_BYTE_BITS, FLIT_BYTES, INDEX_FIELD_BITS
-from hdl.chiplet.read_signals import BYTE_COUNT_BITS, READ_TAG_FLAG
+from hdl.chiplet.read_signals import BYTE_COUNT_BITS, READ_TAG_FLAG, burst_entries
 from hdl.chiplet.windows import ENDPOINT_BITS, PAGE_BITS
 from hdl.chiplet.write_signals import tag_bits
 from hdl.layouts import (
@@ -92,29 +95,6 @@ _OKAY, _SLVERR, _DECERR = Response.OKAY.value, Response.SLVERR.value, Response.D
 _READ_RESPONSE = Command.READ_RESPONSE.value
 
 
-class _Queue:
-    """``amaranth.lib.fifo.SyncFIFO``: a memory read asynchronously at ``consume`` (stale
-    contents while empty), ``level`` counting the entries; writes are refused while full."""
-
-    __slots__ = ("depth", "storage", "produce", "consume", "level")
-
-    def __init__(self, depth: int, empty: tuple[int, ...]) -> None:
-        self.depth = depth
-        self.storage = [empty] * depth
-        self.produce = self.consume = self.level = 0
-
-    def tick(self, write: bool, entry: tuple[int, ...], read: bool) -> None:
-        """The edge: ``write`` and ``read`` as the RTL's ``w_en`` and ``r_en``."""
-        do_write = write and self.level != self.depth
-        do_read = read and self.level != 0
-        if do_write:
-            self.storage[self.produce] = entry
-            self.produce = 0 if self.produce == self.depth - 1 else self.produce + 1
-        if do_read:
-            self.consume = 0 if self.consume == self.depth - 1 else self.consume + 1
-        self.level += do_write - do_read
-
-
 class ReadPathModel:
     """``ReadPath(address_map)``, cycle for cycle: see the module docstring for the contract.
 
@@ -143,7 +123,8 @@ class ReadPathModel:
         self.rows_per_slot_bits = BLOCK_BITS - self.row_bits
         self.memory_rows = self.tags * (1 << BLOCK_BITS) // row_bytes
         self.data_mask = (1 << params.axi_data_bits) - 1
-        self.queue_depth = max(2, self.tags)
+        self.depth = burst_entries(params)
+        self.older_mask = (1 << (self.depth - 1).bit_length()) - 1  # ``range(depth)``
         self._ports(params)
         self._reset()
 
@@ -191,14 +172,29 @@ class ReadPathModel:
         self.flush = 0
         self.storage = [0] * self.memory_rows
         self.read_data = 0  # the memory read port's output register
-        # Read responses: the queues (bursts: id, address, length, size, kind, decerr;
-        # pieces: tag, byte count), the beat walk and the R register.
-        self.bursts = _Queue(self.queue_depth, (0, 0, 0, 0, 0, 0))
-        self.pieces = _Queue(self.queue_depth, (0, 0))
-        self.first = 1
-        self.later_address = 0
-        self.beat_number = 0
+        # Read responses: the burst table, a list per field indexed by entry (``burst`` as
+        # ``read_burst_layout``: id, address of the next beat, length, size, kind, decerr).
+        depth, tags = self.depth, self.tags
+        self.live = [False] * depth
+        self.entry_burst = [(0, 0, 0, 0, 0, 0)] * depth
+        self.entry_beat = [0] * depth
+        self.entry_older = [0] * depth
+        self.entry_piece = [0] * depth
+        self.entry_has_piece = [0] * depth
+        # The piece lists: each tag's byte count and successor, the last piece sent, the
+        # entry of the last burst taken.
+        self.piece_bytes = [0] * tags
+        self.next_piece = [0] * tags
+        self.linked = 0
+        self.tail = 0
+        self.sending = 0
+        # The beat walk and the R register.
+        self.holding = 0
+        self.current = 0
         self.used = 0
+        # What ``_settle`` works out for the chosen burst; left as they were while no burst may
+        # return a beat (nothing reads them then).
+        self.chosen = self.head_id = self.head_decerr = self.piece_tag = 0
         self.rvalid = 0
         self.rid = 0
         self.rresp = 0
@@ -257,14 +253,31 @@ class ReadPathModel:
             self._source_offset = fields["source"][0] + _FLIT_OFFSET
         outputs["request.valid"] = self._request_valid
         outputs["request.payload"] = payload
-        self._burst_room = self.bursts.level != self.bursts.depth
+        outputs["s_axi.rvalid"] = self.rvalid
+        outputs["s_axi.rid"] = self.rid
+        outputs["s_axi.rresp"] = self.rresp
+        outputs["s_axi.rlast"] = self.rlast
+        outputs["s_axi.rdata"] = self.rdata
+        outputs["stray_completions"] = self.stray
+        self._outputs = outputs
+        self._burst_room = not all(self.live)
 
-        # Read responses: the head burst's next beat, its piece, and whether it may leave.
-        bursts, pieces = self.bursts, self.pieces
-        (self.head_id, head_address, self.head_length, size, kind,
-         self.head_decerr) = bursts.storage[bursts.consume]
-        self.piece_tag, piece_count = pieces.storage[pieces.consume]
-        beat_address = head_address if self.first else self.later_address
+        # Read responses: the bursts that may return a beat (no older burst of their ARID
+        # left; the piece of their next beat here, or DECERR), the one chosen (the burst of
+        # the last beat while it may go on, else the lowest entry), its next beat.
+        arrived, has_piece, pieces = self.arrived, self.entry_has_piece, self.entry_piece
+        eligible = [n for n in range(self.depth) if self.live[n] and self.entry_older[n] == 0
+                    and (self.entry_burst[n][5]
+                         or has_piece[n] and arrived >> pieces[n] & 1)]
+        self.ready = bool(eligible)
+        if not eligible:
+            return
+        chosen = self.current if self.holding and self.current in eligible else eligible[0]
+        self.chosen = chosen
+        (self.head_id, beat_address, self.head_length, size, kind,
+         self.head_decerr) = self.entry_burst[chosen]
+        self.piece_tag = piece_tag = pieces[chosen]
+        piece_count = self.piece_bytes[piece_tag]
         size_mask = ((1 << size) - 1) & _PAGE_MASK
         beat_end = ((beat_address & ~size_mask) + size_mask + 1) & _RUN_END_MASK
         beat_bytes = (beat_end - beat_address) & _COUNT_MASK
@@ -284,17 +297,8 @@ class ReadPathModel:
         self.beat_address = beat_address
         self.consumed = self.used + beat_bytes
         self.piece_done = self.consumed == piece_count
-        self.piece_failed = self.failed >> self.piece_tag & 1
-        self.last_beat = self.beat_number == self.head_length
-        self.ready = bursts.level != 0 and (
-            self.head_decerr or (pieces.level != 0 and self.arrived >> self.piece_tag & 1))
-        outputs["s_axi.rvalid"] = self.rvalid
-        outputs["s_axi.rid"] = self.rid
-        outputs["s_axi.rresp"] = self.rresp
-        outputs["s_axi.rlast"] = self.rlast
-        outputs["s_axi.rdata"] = self.rdata
-        outputs["stray_completions"] = self.stray
-        self._outputs = outputs
+        self.piece_failed = self.failed >> piece_tag & 1
+        self.last_beat = self.entry_beat[chosen] == self.head_length
 
     # -- the clock edge --------------------------------------------------------------------
 
@@ -379,6 +383,7 @@ class ReadPathModel:
 
         # -- commit: R --
         head_decerr = self.head_decerr
+        chosen = self.chosen
         if issue:
             last_beat = self.last_beat
             self.rvalid = 1
@@ -386,23 +391,58 @@ class ReadPathModel:
             self.rresp = _DECERR if head_decerr else _SLVERR if self.piece_failed else _OKAY
             self.rlast = int(last_beat)
             self.wide_mask = 0 if head_decerr or self.piece_failed else self.beat_bits
-            self.later_address = self.next_address
-            self.first = int(last_beat)
-            self.beat_number = 0 if last_beat else (self.beat_number + 1) & _LEN_MASK
+            self.holding = int(not last_beat)
+            self.current = chosen
             if self.lanes < FLIT_BYTES:
                 self.word = (self.beat_address & _FLIT_BYTE_MASK) >> self.lane_bits
             if not head_decerr:
                 self.used = 0 if self.piece_done else self.consumed & _COUNT_MASK
-                if self.piece_done:
-                    self.arrived &= ~(1 << self.piece_tag)
-            chosen = self.read_data >> self.word * self.params.axi_data_bits & self.data_mask \
+            if freeing:
+                self.arrived &= ~(1 << self.piece_tag)
+            bus_word = self.read_data >> self.word * self.params.axi_data_bits & self.data_mask \
                 if self.lanes < FLIT_BYTES else self.read_data
-            self.rdata = chosen & self.wide_mask
+            self.rdata = bus_word & self.wide_mask
         elif inputs["s_axi.rready"]:
             self.rvalid = 0
+
+        # -- commit: the piece lists: a header sent joins the list of the last burst taken,
+        # as its oldest piece if the burst has none left after this cycle's beat --
+        chosen_linked = issue and self.linked >> self.piece_tag & 1
+        sending = self.sending
+        keeps_piece = self.entry_has_piece[sending] and not (
+            freeing and chosen == sending and not chosen_linked)
+        if freeing:
+            if chosen_linked:
+                self.entry_piece[chosen] = self.next_piece[self.piece_tag]
+            else:
+                self.entry_has_piece[chosen] = 0
         if sent:
             self.waiting |= 1 << sent_tag
-        self.pieces.tick(sent, (sent_tag, self.count), freeing)
+            self.piece_bytes[sent_tag] = self.count
+            self.linked &= ~(1 << sent_tag)
+            if keeps_piece:
+                self.next_piece[self.tail] = sent_tag
+                self.linked |= 1 << self.tail
+            else:
+                self.entry_piece[sending] = sent_tag
+                self.entry_has_piece[sending] = 1
+            self.tail = sent_tag
+
+        # -- commit: the burst table: the chosen burst's next beat; at its last it leaves and
+        # the younger bursts of its ARID move up. A burst taken goes into the lowest entry
+        # free at the start of the cycle --
+        opened = self.live.index(False) if take_ar else 0
+        if issue:
+            self.entry_burst[chosen] = (self.head_id, self.next_address,
+                                        *self.entry_burst[chosen][2:])
+            self.entry_beat[chosen] = (self.entry_beat[chosen] + 1) & _LEN_MASK
+            if self.last_beat:
+                self.live[chosen] = False
+                head_id = self.head_id
+                for n in range(self.depth):
+                    if (self.live[n] and self.entry_older[n]
+                            and self.entry_burst[n][0] == head_id):
+                        self.entry_older[n] -= 1
 
         # -- commit: tag pool --
         self.tag_pool.tick(sent, freeing, self.piece_tag)
@@ -423,14 +463,24 @@ class ReadPathModel:
                     self.extension_state = True
         if finishing:
             self.busy = 0
-        # AR goes to the packetizer's registers and, in the same cycle, the burst queue.
-        burst = self._take_ar(inputs) if take_ar else ()
-        self.bursts.tick(take_ar, burst, issue and self.last_beat)
+        # AR goes to the packetizer's registers and, in the same cycle, the burst table, behind
+        # the bursts of its ARID that stay there.
+        if take_ar:
+            burst = self._take_ar(inputs)
+            arid = burst[0]
+            self.entry_burst[opened] = burst
+            self.entry_beat[opened] = 0
+            self.entry_older[opened] = sum(
+                1 for n in range(self.depth)
+                if self.live[n] and self.entry_burst[n][0] == arid) & self.older_mask
+            self.entry_has_piece[opened] = 0
+            self.live[opened] = True
+            self.sending = opened
         self._settle()
 
     def _take_ar(self, inputs: Mapping[str, int]) -> tuple[int, ...]:
         """The packetizer's registers for a burst taken on AR, its first run and the next;
-        returns what the burst queue keeps of it (``read_burst_layout``)."""
+        returns what the burst table keeps of it (``read_burst_layout``)."""
         araddr, arlen = inputs["s_axi.araddr"], inputs["s_axi.arlen"]
         size, kind = inputs["s_axi.arsize"], inputs["s_axi.arburst"]
         hit, destination, remote_page = self.windows.lookup(araddr)

@@ -30,8 +30,8 @@ class ReadPath(wiring.Component):
     -------
     s_axi : In(AxiSignature(params))
         The AXI4 subordinate port. AR and R as :class:`ReadPacketizer` and
-        :class:`ReadResponses` say (R beats in AR order overall); AW and W are never ready
-        and B never valid.
+        :class:`ReadResponses` say (R beats in AR order per ARID; bursts of different ARIDs
+        pass each other and may interleave); AW and W are never ready and B never valid.
     source : In(ENDPOINT_BITS)
         This chiplet's endpoint ID.
     request : Out(stream.Signature(DELIVERED_FLIT))

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..layouts import FLIT_BITS, HEADER_BODY, MAX_DATA_BYTES, Command
 from ..link.link_signals import DELIVERED_FLIT
 from ..params import ChipletParams
-from .axi import LEN_BITS, BurstType, Response, data_bytes
-from .read_signals import BYTE_COUNT_BITS, READ_TAG_FLAG, piece_signature, read_burst_layout
-from .windows import PAGE_BITS
+from .axi import Response, data_bytes
+from .read_bursts import ReadBursts
+from .read_signals import READ_TAG_FLAG, piece_signature, read_burst_layout
 from .write_signals import tag_bits
 
 #: Bytes in a flit, and the log2 of it.
@@ -25,7 +25,8 @@ INDEX_FIELD_BITS = READ_TAG_FLAG.bit_length() - 1
 
 
 class ReadResponses(wiring.Component):
-    """Stores the data of read completions and returns the R beats of the bursts in AR order.
+    """Stores the data of read completions and returns the R beats of the bursts, in AR order
+    per ARID.
 
     **Storage.** Each tag has a 256-byte slot in one memory; a data byte for remote address
     ``a`` goes to byte ``a mod 256`` of its tag's slot (a packet never crosses a 256-byte
@@ -43,18 +44,19 @@ class ReadResponses(wiring.Component):
     carry ``READ_TAG_FLAG``, is no pool tag, or has no request out is dropped with its flits
     and counted in ``stray_completions``.
 
-    **Order.** Bursts are answered in AR order overall (not only per ARID): the burst at the
-    head of a queue of ``max(2, outstanding_tags)`` bursts walks its beats as AXI4 defines them, one
-    per cycle; each beat belongs to the oldest piece still queued (pieces are queued as their
-    headers leave, in beat order, and a beat lies in exactly one piece). A beat leaves when
-    its piece has arrived (a DECERR beat at once): RRESP DECERR, SLVERR (piece failed), or
-    OKAY with the active lanes' bytes; the other lanes, and every lane of an error beat, are
-    zero. The beat that uses a piece's last byte gives its tag back on ``free``.
+    **Order**, per ARID as AXI4 asks: a :class:`ReadBursts` table holds the bursts under
+    way and offers the next beat of one of them whose older bursts of the same ARID have
+    finished and whose piece has arrived (a DECERR beat at once); bursts of different ARIDs
+    pass each other, and interleave where one waits for a piece. The beat moves into the R
+    register when it is empty or being emptied, one per cycle: RRESP DECERR, SLVERR (piece
+    failed), or OKAY with the active lanes' bytes; the other lanes, and every lane of an
+    error beat, are zero. The beat that uses a piece's last byte gives its tag back on
+    ``free``.
 
     Members
     -------
     burst : In(stream.Signature(read_burst_layout(params)))
-        A burst taken on AR; ready while the burst queue has room.
+        A burst taken on AR; ready while the burst table has a free entry.
     sent : In(piece_signature(params))
         A request header left with this tag and byte count (always taken).
     completion : In(stream.Signature(DELIVERED_FLIT))
@@ -198,114 +200,58 @@ class ReadResponses(wiring.Component):
                         if part_bits else enables),
         ]
 
-        # Bursts in AR order, and the pieces their headers sent, in the same order.
-        burst_layout = read_burst_layout(params)
-        # Each piece holds a tag until it is read out, so ``pieces`` never overflows. (A FIFO
-        # of depth 1 has zero-width pointers, which Verilog cannot declare cleanly.)
-        queue_depth = max(2, tags)
-        m.submodules.bursts = bursts = fifo.SyncFIFO(width=burst_layout.size, depth=queue_depth)
-        m.submodules.pieces = pieces = fifo.SyncFIFO(width=index_bits + BYTE_COUNT_BITS,
-                                                     depth=queue_depth)
-        m.d.comb += [
-            bursts.w_data.eq(self.burst.payload),
-            bursts.w_en.eq(self.burst.valid),
-            self.burst.ready.eq(bursts.w_rdy),
-            pieces.w_data.eq(Cat(self.sent.tag, self.sent.byte_count)),
-            pieces.w_en.eq(self.sent.valid),
-        ]
-        head = Signal(burst_layout)
-        piece_tag = Signal(index_bits)
-        piece_count = Signal(BYTE_COUNT_BITS)
-        m.d.comb += [head.eq(bursts.r_data),
-                     Cat(piece_tag, piece_count).eq(pieces.r_data)]
-
-        # The head burst's next beat: its address, active lanes and byte count.
-        first = Signal(init=1)  # the beat is the burst's first
-        later_address = Signal(PAGE_BITS)
-        beat_address = Signal(PAGE_BITS)
-        beat_number = Signal(LEN_BITS)
-        size_mask = Signal(PAGE_BITS)  # Number_Bytes - 1
-        wrap_mask = Signal(PAGE_BITS)  # WRAP: Number_Bytes x Burst_Length - 1
-        beat_end = Signal(PAGE_BITS + 1)
-        beat_bytes = Signal(BYTE_COUNT_BITS)
-        m.d.comb += [
-            beat_address.eq(Mux(first, head.address, later_address)),
-            size_mask.eq((Const(1, PAGE_BITS) << head.size) - 1),
-            wrap_mask.eq((head.length << head.size) | size_mask),
-            beat_end.eq((beat_address & ~size_mask) + size_mask + 1),
-            beat_bytes.eq(beat_end - beat_address),
-        ]
-        next_address = Signal(PAGE_BITS)
-        with m.Switch(head.kind):
-            with m.Case(BurstType.FIXED):
-                m.d.comb += next_address.eq(beat_address)
-            with m.Case(BurstType.WRAP):
-                m.d.comb += next_address.eq((beat_address & ~wrap_mask) | (beat_end & wrap_mask))
-            with m.Default():
-                m.d.comb += next_address.eq(beat_end)
-        # Active lanes: from the address's lane to the end of its Number_Bytes container.
-        lower = beat_address[:lane_bits]
-        container_bits = Signal(lane_bits)  # the lane bits that number a container
+        # The bursts, and the beat of the one chosen: its active lanes, from its address's lane
+        # to the end of its Number_Bytes container.
+        m.submodules.bursts = bursts = ReadBursts(params)
+        wiring.connect(m, wiring.flipped(self.burst), bursts.burst)
+        wiring.connect(m, wiring.flipped(self.sent), bursts.sent)
+        m.d.comb += bursts.arrived.eq(arrived)
+        beat = bursts.beat.payload
+        lower = beat.address[:lane_bits]
+        size_mask = Signal(lane_bits)  # Number_Bytes - 1, in lane bits
         container_lane = Signal(lane_bits)
         beat_lanes = Signal(lanes)
-        m.d.comb += [container_bits.eq(~size_mask[:lane_bits]),
-                     container_lane.eq(lower & container_bits)]
+        m.d.comb += [size_mask.eq((Const(1, lanes) << beat.size) - 1),
+                     container_lane.eq(lower & ~size_mask)]
         for lane in range(lanes):
             from_lower = lower <= lane if lane < lanes - 1 else Const(1)
             m.d.comb += beat_lanes[lane].eq(
-                from_lower & ((lane & container_bits) == container_lane))
+                from_lower & ((lane & ~size_mask) == container_lane))
 
-        # Its piece, and whether the beat can leave now.
-        used = Signal(BYTE_COUNT_BITS)  # bytes of the oldest piece read out so far
-        consumed = Signal(BYTE_COUNT_BITS + 1)
-        piece_done = Signal()
-        piece_failed = Signal()
-        last_beat = Signal()
-        ready = Signal()
+        # The beat moves into the R register when it is empty or being emptied; its data come
+        # from the memory's output register, masked.
         issue = Signal()
+        piece_failed = Signal()
         m.d.comb += [
-            consumed.eq(used + beat_bytes),
-            piece_done.eq(consumed == piece_count),
-            piece_failed.eq(failed.bit_select(piece_tag, 1)),
-            last_beat.eq(beat_number == head.length),
-            ready.eq(bursts.r_rdy & (head.decerr
-                                     | (pieces.r_rdy & arrived.bit_select(piece_tag, 1)))),
-            issue.eq(ready & (~self.rvalid | self.rready)),
-            read.addr.eq(Cat(beat_address[row_bits:BLOCK_BITS], piece_tag)),
+            issue.eq(bursts.beat.valid & (~self.rvalid | self.rready)),
+            bursts.beat.take.eq(~self.rvalid | self.rready),
+            piece_failed.eq(failed.bit_select(beat.tag, 1)),
+            read.addr.eq(Cat(beat.address[row_bits:BLOCK_BITS], beat.tag)),
             read.en.eq(issue),
         ]
-
-        # The R register; the data come from the memory's output register, masked.
         mask = Signal(lanes)
         if lanes < FLIT_BYTES:
             word = Signal(FLIT_BYTE_BITS - lane_bits)
-            chosen = read.data.word_select(word, params.axi_data_bits)
+            bus_word = read.data.word_select(word, params.axi_data_bits)
         else:
-            chosen = read.data
+            bus_word = read.data
         wide_mask = Signal(params.axi_data_bits)
         m.d.comb += [wide_mask.eq(Cat(mask[lane].replicate(8) for lane in range(lanes))),
-                     self.rdata.eq(chosen & wide_mask)]
+                     self.rdata.eq(bus_word & wide_mask)]
         with m.If(issue):
             m.d.sync += [
                 self.rvalid.eq(1),
-                self.rid.eq(head.id),
-                self.rresp.eq(Mux(head.decerr, Response.DECERR,
+                self.rid.eq(beat.id),
+                self.rresp.eq(Mux(beat.decerr, Response.DECERR,
                                   Mux(piece_failed, Response.SLVERR, Response.OKAY))),
-                self.rlast.eq(last_beat),
-                mask.eq(Mux(head.decerr | piece_failed, 0, beat_lanes)),
-                later_address.eq(next_address),
-                first.eq(last_beat),
-                beat_number.eq(Mux(last_beat, 0, beat_number + 1)),
+                self.rlast.eq(beat.last),
+                mask.eq(Mux(beat.decerr | piece_failed, 0, beat_lanes)),
             ]
             if lanes < FLIT_BYTES:
-                m.d.sync += word.eq(beat_address[lane_bits:FLIT_BYTE_BITS])
-            m.d.comb += bursts.r_en.eq(last_beat)
-            with m.If(~head.decerr):
-                m.d.sync += used.eq(Mux(piece_done, 0, consumed))
-                with m.If(piece_done):
-                    m.d.comb += [pieces.r_en.eq(1), self.free.valid.eq(1),
-                                 self.free.payload.eq(piece_tag)]
-                    m.d.sync += arrived.bit_select(piece_tag, 1).eq(0)
+                m.d.sync += word.eq(beat.address[lane_bits:FLIT_BYTE_BITS])
+            with m.If(beat.ends_piece):
+                m.d.comb += [self.free.valid.eq(1), self.free.payload.eq(beat.tag)]
+                m.d.sync += arrived.bit_select(beat.tag, 1).eq(0)
         with m.Elif(self.rready):
             m.d.sync += self.rvalid.eq(0)
 

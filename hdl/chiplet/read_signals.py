@@ -2,9 +2,9 @@
 from write tags.
 
 The packet format lives in :mod:`hdl.layouts` and the AXI4 signature in
-:mod:`hdl.chiplet.axi`; this module holds the shapes the read packetizer and the read
-responses exchange. Tags inside the chiplet are pool indices (``tag_bits`` wide, shared with
-the write path); only the header's tag field carries :data:`READ_TAG_FLAG`.
+:mod:`hdl.chiplet.axi`; this module holds the shapes the read packetizer, the burst table
+and the read responses exchange. Tags inside the chiplet are pool indices (``tag_bits`` wide,
+shared with the write path); only the header's tag field carries :data:`READ_TAG_FLAG`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib.wiring import In, Out
 
 from ..layouts import TRANSACTION_HEADER, field_width
 from .axi import LEN_BITS, SIZE_BITS, BurstType
@@ -38,6 +38,22 @@ def read_burst_layout(params: ChipletParams) -> data.StructLayout:
         "kind": BurstType, "decerr": 1})
 
 
+def burst_entries(params: ChipletParams) -> int:
+    """Entries of the read path's burst table: one per tag, enough to keep every tag busy
+    with bursts of one piece each, and at least two, so that a burst may be taken on AR while
+    the one before returns its beats. AR waits while the table is full."""
+    return max(2, params.outstanding_tags)
+
+
+def read_beat_layout(params: ChipletParams) -> data.StructLayout:
+    """The next R beat of the burst the burst table chose: its ARID, address (low 12 bits)
+    and ARSIZE, for its lanes; whether it is in no window (DECERR) or the burst's last beat;
+    the tag of its piece, and whether it reads that piece's last byte (never for DECERR)."""
+    return data.StructLayout({
+        "id": params.axi_id_bits, "address": PAGE_BITS, "size": SIZE_BITS, "decerr": 1,
+        "last": 1, "tag": tag_bits(params), "ends_piece": 1})
+
+
 def piece_signature(params: ChipletParams) -> wiring.Signature:
     """What the read packetizer tells the read responses, as their source sees it: ``valid``
     for one cycle when a ``READ`` request's header leaves, with its pool ``tag`` and
@@ -49,3 +65,17 @@ def piece_signature(params: ChipletParams) -> wiring.Signature:
         "tag": Out(tag_bits(params)),
         "byte_count": Out(BYTE_COUNT_BITS),
     })
+
+
+def beat_signature(params: ChipletParams) -> wiring.Signature:
+    """The burst table's offer of the next R beat, as the table sees it: ``valid`` while some
+    burst may return a beat, ``payload`` (:func:`read_beat_layout`) the beat of the burst
+    chosen. Both are worked out anew every cycle from registers and ``arrived``: while
+    ``take`` is low, another burst may be offered in the next cycle. ``take`` (only while
+    ``valid``) moves the beat on at the clock edge: into the R register."""
+    return wiring.Signature({
+        "valid": Out(1),
+        "payload": Out(read_beat_layout(params)),
+        "take": In(1),
+    })
+

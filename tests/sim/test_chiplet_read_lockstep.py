@@ -51,7 +51,8 @@ async def lockstep(dut) -> None:
     dut._log.info("%d cycles compared in %.1f s (%.0f cycles/s), every output every cycle; %s",
                   lockstep.cycle, seconds, lockstep.cycle / seconds, summary)
     assert len(summary["responses"]) == 3, summary
-    assert summary["strays"] > 0 and summary["overtakes"] == 0, summary
+    assert summary["strays"] > 0, summary
+    assert summary["overtakes"] > 0 and summary["interleaved"] > 0, summary  # order per ARID
     if params.outstanding_tags <= 4:
         assert summary["most tags in use"] == params.outstanding_tags, summary
 

@@ -69,11 +69,13 @@ def test_model_matches_rtl(name: str) -> None:
     strays = {"write tag", "idle pool tag"} | ({"aliasing"} if params.outstanding_tags < 128
                                                else set())
     assert strays <= set(summary["stray kinds"]), summary
-    assert summary["overtakes"] == 0, summary  # R beats leave in AR order overall
     if params.outstanding_tags <= 4:
         assert summary["most tags in use"] == params.outstanding_tags, summary
     if params.outstanding_tags > 1:
         assert summary["out of order"] > 0, summary
+    # Per-ARID order only: bursts of one ARID pass those of another, and R goes from a burst
+    # waiting for a piece to another burst.
+    assert summary["overtakes"] > 0 and summary["interleaved"] > 0, summary
 
 
 @pytest.mark.parametrize("params", [
@@ -88,7 +90,7 @@ def test_tag_pool_edges(params: ChipletParams) -> None:
                            scenario=LockstepScenario(cycles=CYCLES // 2, pause=0.1 if slow else 0.3,
                                                      max_delay=200 if slow else 30))
     assert len(summary["responses"]) == 3, summary
-    assert summary["strays"] > 0 and summary["overtakes"] == 0, summary
+    assert summary["strays"] > 0, summary
     assert summary["most tags in use"] > params.outstanding_tags // 2, summary
 
 
@@ -123,9 +125,26 @@ class _NoFlush(ReadPathModel):
         self.flush = 0
 
 
+class _NoHolding(ReadPathModel):
+    """A planted fault: R always goes to the lowest burst that may return a beat, even while
+    the burst of the last beat may go on."""
+
+    def tick(self, inputs) -> None:
+        super().tick(inputs)
+        self.holding = 0
+        self._settle()
+
+
 def test_planted_fault_is_caught() -> None:
     params = ChipletParams(axi_data_bits=32, outstanding_tags=4)
     with pytest.raises(Mismatch, match=r"cycle \d+: s_axi.rdata is 0x[0-9a-f]+ in the RTL, "):
         # Only short narrow bursts: many pieces leave bytes after their last flit.
         run_lockstep(params, seed=1, scenario=LockstepScenario(cycles=2000, short_rate=1),
                      model=_NoFlush(write_test_windows(params)))
+
+
+def test_planted_fault_in_the_burst_choice_is_caught() -> None:
+    params = ChipletParams(axi_data_bits=32, outstanding_tags=4, axi_id_bits=2)
+    with pytest.raises(Mismatch, match=r"cycle \d+: s_axi\.r[a-z]+ is 0x[0-9a-f]+ in the RTL, "):
+        run_lockstep(params, seed=0, scenario=LockstepScenario(cycles=CYCLES),
+                     model=_NoHolding(write_test_windows(params)))

@@ -22,6 +22,8 @@ chapter; see docs/chiplet.md):
 ``r-early``      Read data before the read's address.
 ``rlast``        RLAST not on exactly the last beat of a read burst.
 ``order``        Read data of one ID that fit a younger burst of that ID, not the oldest.
+                 Read data of different IDs may come in any order and interleave (each ID's
+                 bursts are followed on their own), as the ordering chapter allows.
 ``unknown-id``   A response for an ID with nothing outstanding.
 ``outstanding``  At the end, a burst never answered (only when the test says it drained).
 

@@ -4,7 +4,9 @@ Legal random traffic (cocotbext-axi AxiMaster, and channel-level bursts with ran
 narrow FIXED and small WRAP bursts) through ``AxiPassthrough`` into an AxiRam, with random
 back-pressure everywhere: no violation on either port, every response OKAY, read data and
 the final memory equal to ``emulator.ref.axi``. Then violations injected by hand, one per
-test: each is flagged with its rule on the port(s) where it happens, and nothing else is.
+test: each is flagged with its rule on the port(s) where it happens, and nothing else is. Read
+data of different IDs answered out of AR order and interleaved are legal and pass clean; a
+reordering within one ID is flagged, also while another ID's beats interleave with it.
 """
 
 from __future__ import annotations
@@ -312,10 +314,25 @@ async def unknown_id(dut, s: Pins, m: Pins) -> None:
 
 
 async def respond(dut, m: Pins, identifier: int, lasts: list[int]) -> None:
-    for last in lasts:
+    await respond_beats(dut, m, [(identifier, last) for last in lasts])
+
+
+async def respond_beats(dut, m: Pins, beats: list[tuple[int, int]]) -> None:
+    """R beats, one per cycle, as (RID, RLAST)."""
+    for identifier, last in beats:
         m(rvalid=1, rid=identifier, rdata=0xABCD, rresp=0, rlast=last)
         await edges(dut)
     m(rvalid=0)
+
+
+async def issue_reads(dut, s: Pins, reads: list[tuple[int, int, int]]) -> None:
+    """AR beats, one per cycle, as (ARID, ARADDR, ARLEN), R always ready."""
+    s(rready=1)
+    for identifier, address, length in reads:
+        s(arvalid=1, **{**AR, "arid": identifier, "araddr": address, "arlen": length})
+        await edges(dut)
+    s(arvalid=0)
+    await edges(dut, 2)
 
 
 async def read_order(dut, s: Pins, m: Pins) -> None:
@@ -327,6 +344,23 @@ async def read_order(dut, s: Pins, m: Pins) -> None:
     await edges(dut, 2)
     await respond(dut, m, 3, [0, 1])  # the younger read's two beats first
     await respond(dut, m, 3, [0, 0, 0, 1])
+    await edges(dut, 3)
+
+
+async def reordered_across_ids(dut, s: Pins, m: Pins) -> None:
+    """Legal: ID 5's read, issued after ID 3's, is answered first, and their beats
+    interleave; each ID's beats come in the order of its reads."""
+    await issue_reads(dut, s, [(3, 0x100, 3), (5, 0x400, 1), (3, 0x800, 0)])
+    await respond_beats(dut, m, [(5, 0), (3, 0), (5, 1), (3, 0), (3, 0), (3, 1), (3, 1)])
+    await edges(dut, 3)
+
+
+async def reordered_within_an_id(dut, s: Pins, m: Pins) -> None:
+    """ID 3's younger read is answered before its older one, while ID 5's beats interleave
+    legally: only the reordering within ID 3 is flagged."""
+    await issue_reads(dut, s, [(3, 0x100, 3), (3, 0x400, 1), (5, 0x800, 1)])
+    await respond_beats(dut, m, [(3, 0), (5, 0), (3, 1), (5, 1),
+                                 (3, 0), (3, 0), (3, 0), (3, 1)])
     await edges(dut, 3)
 
 
@@ -406,6 +440,8 @@ SCENARIOS: dict[str, tuple[Callable[..., Awaitable[None]], set[str], set[str], b
     "illegal_wrap": (illegal_wrap, {"burst"}, {"burst"}, False),
     "unknown_id": (unknown_id, {"unknown-id"}, {"unknown-id"}, True),
     "read_order": (read_order, {"order"}, {"order"}, True),
+    "reordered_within_an_id": (reordered_within_an_id, {"order"}, {"order"}, True),
+    "reordered_across_ids": (reordered_across_ids, set(), set(), True),
     "missing_rlast": (missing_rlast, {"rlast"}, {"rlast"}, True),
     "early_read_data": (early_read_data, set(), {"r-early"}, True),
     "strobe_outside_lanes": (strobe_outside_lanes, {"wstrb"}, {"wstrb"}, False),

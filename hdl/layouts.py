@@ -73,12 +73,15 @@ LINK_HEADER = data.StructLayout({
     "credit": 2,  # credit units returned to ``credit_vc``
 })
 
+#: Bits of a request's tag (``tag`` below).
+TAG_BITS = 8
+
 #: The transaction header of a PACKET flit: end to end, untouched by switches.
 TRANSACTION_HEADER = data.StructLayout({
     "command": Command,
     "destination": 10,
     "source": 10,
-    "tag": 8,
+    "tag": TAG_BITS,
     "address": 40,  # byte address; an address extension flit carries the bits above
     "byte_count": 9,  # data bytes carried (writes) or asked for (reads), 0..256
     "has_address_extension": 1,
@@ -109,8 +112,17 @@ HEADER_FLIT = data.StructLayout({"body": HEADER_BODY, "crc": CRC_BITS})
 #: REPLAY header uses zero, so a receiver that lost its place can check it.
 CRC_TAG = data.StructLayout({"seq": 7, "covered_seq": 7, "reserved": CRC_BITS - 14})
 
-#: Optional flit after the header: address bits above the header's 40.
-ADDRESS_EXTENSION_FLIT = data.StructLayout({"address_high": 24, "reserved": 104})
+#: Optional flit after the header: address bits above the header's 40, and, in a request that
+#: repeats one sent earlier on a plane that failed (end-to-end retry, docs/chiplet.md), what
+#: names the earlier one at its destination: the plane it was sent on and the tag it had there.
+#: A repeated request always carries this flit, with ``address_high`` zero if need be.
+ADDRESS_EXTENSION_FLIT = data.StructLayout({
+    "address_high": 24,
+    "retry": 1,  # this request repeats an earlier one
+    "retry_plane": 8,  # the plane (link index) the earlier one was sent on
+    "retry_tag": TAG_BITS,  # the tag it carried there
+    "reserved": 87,
+})
 
 #: Optional flit after the header (and the extension flit): one enable bit per data byte.
 BYTE_ENABLE_BITS = FLIT_BITS

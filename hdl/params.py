@@ -295,21 +295,41 @@ class ChipletParams(_Section):
     axi_id_bits: int = 8
     axi_address_bits: int = 48
     outstanding_tags: int = 64
+    #: Cycles within which an ASIC's memory answers a burst on the chiplet's manager port, at
+    #: most; the completion time-out (:meth:`completion_timeout_cycles`) allows for it.
+    far_memory_cycles: int = 1024
 
     def __post_init__(self) -> None:
         self._check_types()
-        self._positive("links", "axi_id_bits", "axi_address_bits")
+        self._positive("links", "axi_id_bits", "axi_address_bits", "far_memory_cycles")
         if self.axi_data_bits not in (32, 64, 128, 256, 512, 1024):
             _fail(self.SECTION, "axi_data_bits", self.axi_data_bits,
                   "AXI4 data widths are 32, 64, 128, 256, 512 or 1024 bits")
         # Reads and writes each have outstanding_tags tags: the top bit of the header's tag
-        # field tells them apart (READ_TAG_FLAG in hdl/chiplet/read_signals.py).
-        tag_width = layouts.field_width(layouts.TRANSACTION_HEADER, "tag")
-        per_side = 1 << (tag_width - 1)
+        # field tells them apart (READ_TAG_FLAG in hdl/chiplet/read_signals.py), the next one
+        # is a plane tag's generation (GENERATION_FLAG in hdl/chiplet/tag_translate.py).
+        tag_width = layouts.TAG_BITS
+        per_side = 1 << (tag_width - 2)
         if not 1 <= self.outstanding_tags <= per_side:
             _fail(self.SECTION, "outstanding_tags", self.outstanding_tags,
-                  f"the header's tag field has {tag_width} bits and its top bit marks reads, "
-                  f"so reads and writes each have 1 to {per_side} tags")
+                  f"the header's tag field has {tag_width} bits, its top bit marks reads and "
+                  f"the next a tag's generation, so reads and writes each have 1 to "
+                  f"{per_side} tags")
+        most_planes = 1 << layouts.field_width(layouts.ADDRESS_EXTENSION_FLIT, "retry_plane")
+        if self.links > most_planes:
+            _fail(self.SECTION, "links", self.links,
+                  f"a repeated request names its plane in {most_planes.bit_length() - 1} bits, "
+                  f"so a chiplet has at most {most_planes} links")
+
+    def completion_timeout_cycles(self, link: LinkParams) -> int:
+        """Cycles a request may wait for its completion before its plane counts as failed
+        (docs/chiplet.md, "End-to-end retry"): twice the worst round trip of the last request
+        a plane takes. Every request the plane holds may be ahead of it, both ways
+        (``2 x outstanding_tags`` packets of at most ``MAX_PACKET_FLITS`` flits), on two link
+        hops each way (chiplet to switch, switch to chiplet), each hop at worst a link round
+        trip; then the far memory's ``far_memory_cycles``."""
+        queued = 2 * self.outstanding_tags * layouts.MAX_PACKET_FLITS
+        return 2 * (2 * queued + 4 * link.round_trip_cycles + self.far_memory_cycles)
 
 
 @dataclass(frozen=True)

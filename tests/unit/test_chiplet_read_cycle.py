@@ -80,7 +80,7 @@ def test_model_matches_rtl(name: str) -> None:
 
 @pytest.mark.parametrize("params", [
     ChipletParams(axi_data_bits=256, outstanding_tags=3, axi_address_bits=40, axi_id_bits=1),
-    ChipletParams(axi_data_bits=64, outstanding_tags=128, axi_address_bits=64),
+    ChipletParams(axi_data_bits=64, outstanding_tags=64, axi_address_bits=64),
 ], ids=["tags3-address40-id1", "tags128-address64"])
 def test_tag_pool_edges(params: ChipletParams) -> None:
     """A pool whose size is not a power of two (stray tags alias pool tags in the low bits);

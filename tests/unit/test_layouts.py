@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hdl.layouts import (
+    ADDRESS_EXTENSION_FLIT,
     FLIT_BITS,
     HEADER_BODY,
     HEADER_FLIT,
@@ -62,8 +63,9 @@ def _documented_fields(section: str) -> dict[str, int]:
             re.findall(r"^\| `(\w+)` \| (\d+) \|", body, flags=re.MULTILINE)}
 
 
-@pytest.mark.parametrize(("section", "layout"), [("Link header", LINK_HEADER),
-                                                 ("Transaction header", TRANSACTION_HEADER)])
+@pytest.mark.parametrize(("section", "layout"), [
+    ("Link header", LINK_HEADER), ("Transaction header", TRANSACTION_HEADER),
+    ("Address-extension flit", ADDRESS_EXTENSION_FLIT)])
 def test_protocol_document_matches_layouts(section: str, layout) -> None:
     documented = _documented_fields(section)
     actual = {name: field_slice(layout, name)[1] for name, _ in layout}

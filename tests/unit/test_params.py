@@ -63,7 +63,7 @@ def test_unknown_preset_lists_valid_ones() -> None:
     (lambda: SwitchParams(virtual_channels=8, input_buffer_flits=256), r"vc field has 2 bits"),
     (lambda: ChipletParams(axi_data_bits=48), r"AXI4 data widths"),
     (lambda: ChipletParams(outstanding_tags=300), r"tag field has 8 bits"),
-    (lambda: ChipletParams(outstanding_tags=129), r"top bit marks reads, .* 1 to 128 tags"),
+    (lambda: ChipletParams(outstanding_tags=65), r"top bit marks reads and the next .* 1 to 64 tags"),
     (lambda: SystemParams(asics=9), r"switch.ports = 8 .* 9 endpoints"),
     (lambda: SystemParams(switch_chips=3, switch_chips_per_tray=3), r"chiplet.links = 2"),
     (lambda: SwitchParams(ports="8"), r"must be of type int"),
@@ -74,12 +74,15 @@ def test_bad_values_name_field_and_rule(make, message: str) -> None:
 
 
 def test_read_tags_fit_beside_write_tags() -> None:
-    """Every tag a read can carry (READ_TAG_FLAG set) is free of the write tags."""
-    most = ChipletParams(outstanding_tags=READ_TAG_FLAG).outstanding_tags
-    assert (most - 1) & READ_TAG_FLAG == 0
-    assert (READ_TAG_FLAG | (most - 1)) < 1 << field_width(TRANSACTION_HEADER, "tag")
+    """Every tag a read can carry (READ_TAG_FLAG set), with a plane's generation bit
+    (READ_TAG_FLAG >> 1), is free of the write tags and of the generation bit."""
+    generation = READ_TAG_FLAG >> 1
+    most = ChipletParams(outstanding_tags=generation).outstanding_tags
+    assert (most - 1) & (READ_TAG_FLAG | generation) == 0
+    assert (READ_TAG_FLAG | generation | (most - 1)) < 1 << field_width(TRANSACTION_HEADER,
+                                                                         "tag")
     with pytest.raises(ConfigError):
-        ChipletParams(outstanding_tags=READ_TAG_FLAG + 1)
+        ChipletParams(outstanding_tags=generation + 1)
 
 
 @given(st.integers(min_value=-4, max_value=12))

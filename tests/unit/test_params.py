@@ -63,7 +63,7 @@ def test_unknown_preset_lists_valid_ones() -> None:
     (lambda: SwitchParams(virtual_channels=8, input_buffer_flits=256), r"vc field has 2 bits"),
     (lambda: ChipletParams(axi_data_bits=48), r"AXI4 data widths"),
     (lambda: ChipletParams(outstanding_tags=300), r"tag field has 8 bits"),
-    (lambda: ChipletParams(outstanding_tags=65), r"top bit marks reads and the next .* 1 to 64 tags"),
+    (lambda: ChipletParams(outstanding_tags=65), r"marks reads and the next .* 1 to 64 tags"),
     (lambda: SystemParams(asics=9), r"switch.ports = 8 .* 9 endpoints"),
     (lambda: SystemParams(switch_chips=3, switch_chips_per_tray=3), r"chiplet.links = 2"),
     (lambda: SwitchParams(ports="8"), r"must be of type int"),

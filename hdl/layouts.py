@@ -151,23 +151,48 @@ def pack(layout: data.Layout, fields: Mapping[str, Any]) -> int:
     """The integer whose bits hold ``fields`` (nested mappings for nested layouts).
 
     Fields not named are zero; a value that does not fit its field raises ``ValueError``.
+    Equal to ``layout.const(fields).as_bits()``, which it replaces for speed: models build
+    packets with it in their inner loops.
     """
-    _check_fits(layout, fields, ())
-    return layout.const(fields).as_bits()
+    return _pack(layout, fields, ())
 
 
-def _check_fits(layout: data.Layout, fields: Mapping[str, Any], path: tuple[str, ...]) -> None:
+#: Per layout (by identity; layouts are module constants): each member's offset, its shape
+#: when it is a layout or an enum (else None), and its width.
+_MEMBERS: dict[int, tuple[data.Layout, dict[str, tuple[int, Any, int]]]] = {}
+
+
+def _members(layout: data.Layout) -> dict[str, tuple[int, Any, int]]:
+    cached = _MEMBERS.get(id(layout))
+    if cached is None or cached[0] is not layout:
+        table = {}
+        for name, member in layout:
+            shape = member.shape
+            nested = shape if isinstance(shape, data.Layout) or (
+                isinstance(shape, type) and issubclass(shape, enum.Enum)) else None
+            table[name] = (member.offset, nested, Shape.cast(shape).width)
+        cached = _MEMBERS[id(layout)] = (layout, table)
+    return cached[1]
+
+
+def _pack(layout: data.Layout, fields: Mapping[str, Any], path: tuple[str, ...]) -> int:
+    members = _members(layout)
+    bits = 0
     for name, value in fields.items():
-        shape = layout[name].shape
-        if isinstance(shape, data.Layout) and isinstance(value, Mapping):
-            _check_fits(shape, value, (*path, name))
-        elif isinstance(shape, type) and issubclass(shape, enum.Enum):
-            shape(value)  # raises ValueError for a value that is not a member
-        elif isinstance(value, int):
-            width = Shape.cast(shape).width
-            if not 0 <= value < 1 << width:
-                raise ValueError(f"{'.'.join((*path, name))} = {value} does not fit "
-                                 f"its {width} bits")
+        if name not in members:
+            raise KeyError(f"{'.'.join((*path, name))}: no such field")
+        offset, nested, width = members[name]
+        if isinstance(nested, data.Layout):
+            if isinstance(value, list | tuple):  # an array's elements, in order
+                value = dict(enumerate(value))
+            if isinstance(value, Mapping):
+                value = _pack(nested, value, (*path, name))
+        elif nested is not None:
+            value = nested(value).value  # raises ValueError for a value that is not a member
+        if not isinstance(value, int) or not 0 <= value < 1 << width:
+            raise ValueError(f"{'.'.join((*path, name))} = {value} does not fit its {width} bits")
+        bits |= value << offset
+    return bits
 
 
 def unpack(layout: data.Layout, bits: int) -> data.Const:

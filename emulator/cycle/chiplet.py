@@ -68,17 +68,18 @@ class Glue:
 
 
 class _Part:
-    """A part in a composition: its model, where each input comes from, and what it was last
-    evaluated on in this cycle."""
+    """A part in a composition: its model, where each input comes from, the inputs it sees
+    now, and whether it must be evaluated again in this cycle."""
 
-    __slots__ = ("name", "model", "sources", "inputs", "outputs")
+    __slots__ = ("name", "model", "sources", "inputs", "outputs", "stale")
 
     def __init__(self, name: str, model: Any) -> None:
         self.name = name
         self.model = model
         self.sources: dict[str, Source] = {}
-        self.inputs: dict[str, int] | None = None
+        self.inputs: dict[str, int] = {}
         self.outputs: dict[str, int] = {}
+        self.stale = True
 
 
 class Composition:
@@ -86,8 +87,10 @@ class Composition:
 
     Subclasses add parts (:meth:`add`), connect every part input to a top input, another
     part's output or a constant (:meth:`connect`, :meth:`stream`), name the top outputs
-    (:meth:`output`) and call :meth:`finish`. Parts are evaluated in the order added: adding
-    them roughly in the direction data flows makes a cycle settle in few passes.
+    (:meth:`output`) and call :meth:`finish`. A cycle is settled event by event: a part is
+    evaluated again only when one of its input nets changed, in passes over the parts in the
+    order added; adding them roughly in the direction data flows makes a cycle settle in few
+    passes. Every part is evaluated at least once per cycle (its state changed at the edge).
     """
 
     def __init__(self) -> None:
@@ -96,7 +99,9 @@ class Composition:
         self.output_widths: dict[str, int] = {}
         self.outputs: dict[str, str] = {}  # top output: net
         self.values: dict[str, int] = {}  # every net, the last settled values
-        self.passes = 0  # evaluation passes over all parts, since reset
+        self.readers: dict[str, list[tuple[_Part, str]]] = {}  # net: (part, its input port)
+        self.passes = 0  # passes over the parts, since reset
+        self.evaluations = 0  # parts' comb calls, since reset
 
     def add(self, name: str, model: Any) -> Any:
         self.parts[name] = _Part(name, model)
@@ -141,28 +146,45 @@ class Composition:
             if net not in nets:
                 raise ValueError(f"output from no net {net}")
         self.values = dict.fromkeys(nets, 0)
+        self.readers = {net: [] for net in nets}
+        for part in self.parts.values():
+            for port, source in part.sources.items():
+                if isinstance(source, str):
+                    self.readers[source].append((part, port))
+                    part.inputs[port] = 0
+                else:
+                    part.inputs[port] = source
+
+    def _drive(self, net: str, value: int) -> None:
+        """A net takes a new value: the parts reading it see it and are evaluated again."""
+        self.values[net] = value
+        for part, port in self.readers[net]:
+            part.inputs[port] = value
+            part.stale = True
 
     def settle(self, inputs: Mapping[str, int]) -> dict[str, int]:
         """Every net's value in this cycle: the parts evaluated until none changes."""
         values = self.values
-        values.update(inputs)
-        limit = 2 * len(self.parts) + 2
+        for name, value in inputs.items():
+            if values[name] != value:
+                self._drive(name, value)
+        parts = list(self.parts.values())
+        limit = 2 * len(parts) + 2
         for _ in range(limit):
             self.passes += 1
             changed = False
-            for part in self.parts.values():
-                part_inputs = {port: values[source] if isinstance(source, str) else source
-                               for port, source in part.sources.items()}
-                if part_inputs == part.inputs:
+            for part in parts:
+                if not part.stale:
                     continue
-                part.inputs = part_inputs
-                part.outputs = part.model.comb(part_inputs)
+                part.stale = False
+                changed = True
+                self.evaluations += 1
+                part.outputs = part.model.comb(dict(part.inputs))
                 prefix = f"{part.name}:"
                 for port, value in part.outputs.items():
                     net = prefix + port
                     if values[net] != value:
-                        values[net] = value
-                        changed = True
+                        self._drive(net, value)
             if not changed:
                 return values
         raise RuntimeError(f"the parts did not settle in {limit} passes: a combinational loop")
@@ -176,9 +198,9 @@ class Composition:
         """Commit the clock edge at the end of the cycle whose inputs are ``inputs``."""
         self.settle(inputs)
         for part in self.parts.values():
-            part.model.tick(part.inputs)
+            part.model.tick(dict(part.inputs))
         for part in self.parts.values():
-            part.inputs = None  # the parts' state changed: evaluate them again
+            part.stale = True  # the parts' state changed: evaluate them again
 
 
 def _axi_ports(params, prefix: str, inward: bool) -> tuple[dict[str, int], dict[str, int]]:

@@ -36,6 +36,8 @@ from .crc import TableCrc
 _CRC_OFFSET, _CRC_BITS = field_slice(HEADER_FLIT, "crc")
 _BODY_MASK = (1 << _CRC_OFFSET) - 1
 _FLIT_MASK = (1 << FLIT_BITS) - 1
+#: ``HEADER_BODY.size``, once: a layout computes its size anew at every call.
+_HEADER_BITS = HEADER_BODY.size
 
 _length = field_reader(HEADER_BODY, "link", "length")
 _kind = field_reader(HEADER_BODY, "link", "kind")
@@ -60,8 +62,8 @@ class Packet:
     payload: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.header >> HEADER_BODY.size:
-            raise ValueError(f"header {self.header:#x} is wider than {HEADER_BODY.size} bits")
+        if self.header >> _HEADER_BITS:
+            raise ValueError(f"header {self.header:#x} is wider than {_HEADER_BITS} bits")
         if _length(self.header) != len(self.payload):
             raise ValueError(f"header says {self.length} payload flits, "
                              f"{len(self.payload)} given")

@@ -46,7 +46,9 @@ from hdl.layouts import (
     REQUEST_VC,
     TRANSACTION_HEADER,
     Command,
+    field_reader,
     field_width,
+    field_writer,
     pack,
     unpack,
 )
@@ -295,6 +297,45 @@ def completion(request: Request, command: Command, data: bytes = b"") -> Packet:
     if command != Command.ERROR_RESPONSE:
         transaction["byte_count"] = request.byte_count
     return Packet.build(_data_flits(data), link={"vc": COMPLETION_VC}, transaction=transaction)
+
+
+_TRANSACTION = ("message", "transaction")
+_set_tag = field_writer(HEADER_BODY, *_TRANSACTION, "tag")
+_has_extension = field_reader(HEADER_BODY, *_TRANSACTION, "has_address_extension")
+_set_has_extension = field_writer(HEADER_BODY, *_TRANSACTION, "has_address_extension")
+_length = field_reader(HEADER_BODY, "link", "length")
+_set_length = field_writer(HEADER_BODY, "link", "length")
+
+
+def retry_packet(words: Sequence[int], plane: int, plane_tag: int, lane_tag: int) -> list[int]:
+    """A request repeated after the plane it was sent on failed (docs/chiplet.md, "End-to-end
+    retry"), as that plane's tag translation hands it over.
+
+    ``words`` are the request's flits, header first (a ``HEADER_BODY``, zero-extended), as
+    kept on ``plane``, where it carried ``plane_tag`` (``READ_TAG_FLAG``, the generation and
+    the index); ``lane_tag`` is the tag its lane gave it (``READ_TAG_FLAG`` and the lane's
+    index). The retry carries ``lane_tag`` and an address extension flit: the request's own,
+    or one added (``address_high`` 0, the header's ``has_address_extension`` set and its
+    ``length`` one more). That flit gets ``retry`` 1, ``retry_plane`` ``plane`` and
+    ``retry_tag`` ``plane_tag``, unless ``retry`` is set already: a retry of a retry keeps the
+    names of the first request, by which the far side knows it. Every other bit is kept.
+    """
+    header, *payload = words
+    header = _set_tag(header, lane_tag)
+    names = {"retry": 1, "retry_plane": plane, "retry_tag": plane_tag}
+    if not _has_extension(header):
+        extension = pack(ADDRESS_EXTENSION_FLIT, names)
+        header = _set_length(_set_has_extension(header, 1), _length(header) + 1)
+        return [header, extension, *payload]
+    if not payload:
+        raise ValueError(f"header {header:#x} announces an address extension flit and the "
+                         "request has no payload")
+    if not unpack(ADDRESS_EXTENSION_FLIT, payload[0]).retry:
+        extension = payload[0]
+        for name, value in names.items():
+            extension = field_writer(ADDRESS_EXTENSION_FLIT, name)(extension, value)
+        payload[0] = extension
+    return [header, *payload]
 
 
 def manager_burst(request: Request, bus_bytes: int) -> tuple[Burst, list[int], list[int]]:

@@ -30,6 +30,7 @@ from hdl.chiplet.axi import AxiSignature
 from hdl.chiplet.chiplet import PLANE_COUNTERS
 from hdl.chiplet.chiplet_pair import CHIPLET_COUNTERS, ENDS
 from hdl.chiplet.lane import LANE_COUNTERS, READ_IN, READ_OUT, WRITE_IN, WRITE_OUT
+from hdl.chiplet.packet_merge import index_bits
 from hdl.chiplet.striper import COUNTER_BITS
 from hdl.chiplet.windows import ENDPOINT_BITS
 from hdl.layouts import COMPLETION_VC, FLIT_BITS, REQUEST_VC
@@ -214,6 +215,24 @@ def _axi_ports(params, prefix: str, inward: bool) -> tuple[dict[str, int], dict[
     return inputs, outputs
 
 
+def _gather(name: str, count: int) -> Glue:
+    """Bits ``name.0`` to ``name.{count - 1}`` into one vector ``name``, as ``Cat`` does."""
+
+    def gather(inputs: Mapping[str, int]) -> dict[str, int]:
+        return {name: sum(inputs[f"{name}.{index}"] << index for index in range(count))}
+
+    return Glue(gather, {f"{name}.{index}": 1 for index in range(count)}, {name: count})
+
+
+def _scatter(name: str, count: int) -> Glue:
+    """A vector ``name`` into its bits ``name.0`` to ``name.{count - 1}``."""
+
+    def scatter(inputs: Mapping[str, int]) -> dict[str, int]:
+        return {f"{name}.{index}": inputs[name] >> index & 1 for index in range(count)}
+
+    return Glue(scatter, {name: count}, {f"{name}.{index}": 1 for index in range(count)})
+
+
 class LaneModel(Composition):
     """``Lane(address_map, home)``, cycle for cycle: the parts' models wired as in
     ``Lane.elaborate`` (attributes ``write_path``, ``read_path``, ``responder``,
@@ -355,29 +374,37 @@ class ChipletModel(Composition):
                         for vc in (REQUEST_VC, COMPLETION_VC)} for index in range(links)]
         self.link_ends = [add(f"link_{index}", LinkEndPortModel(link))
                           for index in range(links)]
-        self.drained = add("drained", Glue(self._drained, {
-            f"{part}.{index}": 1 for part in ("idle", "requests_empty", "completions_empty")
-            for index in range(links)}, {"drained": links}))
-        self.translations = [add(f"translate_{index}", TagTranslateModel(params, links))
+        self.planes_up = add("planes_up", _scatter("planes_up", links))
+        self.drained = add("drained", _gather("drained", links))
+        timeout = params.completion_timeout_cycles(link)
+        self.translations = [add(f"translate_{index}",
+                                 TagTranslateModel(params, links, index, timeout))
+                             for index in range(links)]
+        self.usable = add("usable", _gather("usable", links))
+        self.retry_routes = [add(f"retry_route_{index}", StriperModel(links, index))
                              for index in range(links)]
         self.lanes = [add(f"lane_{index}", LaneModel(address_map, index))
                       for index in range(links)]
-        self.request_merges = [add(f"request_merge_{index}", PacketMergeModel(links))
+        self.request_merges = [add(f"request_merge_{index}", PacketMergeModel(2 * links))
                                for index in range(links)]
+        self.request_lanes = [add(f"request_lane_{index}", Glue(
+            self._request_lane, {"chosen": index_bits(2 * links),
+                                 **{f"retry_lane.{other}": index_bits(links)
+                                    for other in range(links)}},
+            {"lane": index_bits(links)})) for index in range(links)]
         self._wire(links)
         self.finish()
 
     @staticmethod
-    def _drained(inputs: Mapping[str, int]) -> dict[str, int]:
-        drained, index = 0, 0
-        while f"idle.{index}" in inputs:
-            drained |= (inputs[f"idle.{index}"] & inputs[f"requests_empty.{index}"]
-                        & inputs[f"completions_empty.{index}"]) << index
-            index += 1
-        return {"drained": drained}
+    def _request_lane(inputs: Mapping[str, int]) -> dict[str, int]:
+        """The lane of the packet a plane's merge passes: the merge's input for a lane's
+        request, else the lane the retry's plane names."""
+        chosen, links = inputs["chosen"], len(inputs) - 1
+        return {"lane": chosen if chosen < links else inputs[f"retry_lane.{chosen - links}"]}
 
     def _wire(self, links: int) -> None:
         connect, net, stream = self.connect, self.net, self.stream
+        connect("planes_up", "planes_up", "planes_up")
         for index, lane in enumerate(self.lanes):
             part = f"lane_{index}"
             for port in lane.input_widths:
@@ -388,7 +415,7 @@ class ChipletModel(Composition):
                     self.output(f"{port[:5]}.{index}{port[5:]}", net(part, port), width)
             connect(part, "source", "endpoint")
             connect(part, "memory_bytes", "memory_bytes")
-            connect(part, "planes_up", "planes_up")
+            connect(part, "planes_up", net("usable", "usable"))
             connect(part, "drained", net("drained", "drained"))
             for name in LANE_COUNTERS:
                 self.output(f"{name}.{index}", net(part, name), COUNTER_BITS)
@@ -401,11 +428,25 @@ class ChipletModel(Composition):
                 stream(queue, "header", end, f"header_in.{vc}")
                 stream(queue, "payload", end, f"payload_in.{vc}")
 
-            # Requests of every lane sending here, with tags of this plane.
+            # A failed plane's retries go to the next usable plane at once.
+            route, lane_of = f"retry_route_{plane}", f"request_lane_{plane}"
+            stream(translate, "retry_out", route, "flit_in")
+            connect(translate, "plane_up", net("planes_up", f"planes_up.{plane}"))
+            connect(route, "planes_up", net("usable", "usable"))
+            connect(route, "drained", (1 << links) - 1)
+            connect("usable", f"usable.{plane}", net(translate, "usable"))
+
+            # Requests of every lane sending here, and retries handed over, with tags of
+            # this plane.
             for index in range(links):
                 stream(f"lane_{index}", f"request_out.{plane}", merge, f"flit_in.{index}")
+                stream(f"retry_route_{index}", f"flit_out.{plane}", merge,
+                       f"flit_in.{links + index}")
+                connect(lane_of, f"retry_lane.{index}",
+                        net(f"translate_{index}", "retry_lane"))
+            connect(lane_of, "chosen", net(merge, "chosen"))
             stream(merge, "flit_out", translate, "request_in")
-            connect(translate, "request_lane", net(merge, "chosen"))
+            connect(translate, "request_lane", net(lane_of, "lane"))
             stream(translate, "request_out", f"queue_{plane}_{REQUEST_VC}", "flit_in")
 
             # The far side of lane ``plane`` answers on this plane.
@@ -426,11 +467,7 @@ class ChipletModel(Composition):
                         connect(end, f"{port}.valid", 0)
                         connect(end, f"{port}.payload", 0)
                     connect(end, f"delivered.{vc}.ready", 1)
-            connect("drained", f"idle.{plane}", net(end, "idle"))
-            connect("drained", f"requests_empty.{plane}",
-                    net(f"queue_{plane}_{REQUEST_VC}", "empty"))
-            connect("drained", f"completions_empty.{plane}",
-                    net(f"queue_{plane}_{COMPLETION_VC}", "empty"))
+            connect("drained", f"drained.{plane}", net(translate, "drained"))
             self.output(f"flit_out.{plane}", net(end, "flit_out"), FLIT_BITS)
             self.output(f"link_counters.{plane}", net(end, "counters"), LINK_COUNTERS.size)
             for name in PLANE_COUNTERS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from amaranth import Module, Signal
+from amaranth import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,15 +16,15 @@ from .axi import AxiSignature
 from .lane import LANE_COUNTERS, Lane
 from .packet_merge import PacketMerge
 from .packet_queue import PacketQueue
-from .striper import COUNTER_BITS
+from .striper import COUNTER_BITS, Striper
 from .tag_translate import TagTranslate
 from .windows import ENDPOINT_BITS
 
 if TYPE_CHECKING:
     from emulator.ref.chiplet import AddressMap
 
-#: Counters of each plane, each ``COUNTER_BITS`` wide.
-PLANE_COUNTERS = ("stray_completions",)
+#: Counters of each plane (its ``TagTranslate``), each ``COUNTER_BITS`` wide.
+PLANE_COUNTERS = ("stray_completions", "abandoned_completions", "retried")
 
 
 class Chiplet(wiring.Component):
@@ -32,13 +32,19 @@ class Chiplet(wiring.Component):
     (docs/chiplet.md, "Lanes").
 
     Lane ``i`` (:class:`Lane`: write path, read path, far side behind an AXI4 port pair)
-    sends its requests on plane ``i`` while it is up. On each plane, the requests of every
-    lane that sends there are merged a packet at a time (:class:`PacketMerge`), their tags
-    are translated into the plane's own (:class:`TagTranslate`) and they are queued for the
-    link on ``REQUEST_VC``. What arrives on plane ``i``: requests go to lane ``i``'s far
-    side, whose completions return on plane ``i`` on ``COMPLETION_VC``; completions go back,
-    through the plane's tag translation, to the lane that asked. Each link end has a
-    :class:`PacketQueue` per VC in front of it.
+    sends its requests on plane ``i`` while it is usable. On each plane, the requests of
+    every lane that sends there, and the retries a failed plane hands over, are merged a
+    packet at a time (:class:`PacketMerge`), their tags are translated into the plane's own
+    (:class:`TagTranslate`, which keeps each request until its completion) and they are
+    queued for the link on ``REQUEST_VC``. What arrives on plane ``i``: requests go to lane
+    ``i``'s far side, whose completions return on plane ``i`` on ``COMPLETION_VC``;
+    completions go back, through the plane's tag translation, to the lane that asked. Each
+    link end has a :class:`PacketQueue` per VC in front of it.
+
+    A plane is usable while its bit of ``planes_up`` is set and its completions come in time
+    (docs/chiplet.md, "End-to-end retry"). A plane that is not hands every request it keeps
+    over to the next usable plane (a :class:`Striper` per plane routes them), oldest first;
+    the lanes homed there follow once it has handed everything over (``drained``).
 
     Members
     -------
@@ -91,8 +97,11 @@ class Chiplet(wiring.Component):
 
         # Built here, not in elaborate, so that tests can watch the parts.
         self.lanes = [Lane(address_map, index) for index in range(links)]
-        self.request_merges = [PacketMerge(links) for _ in range(links)]
-        self.translations = [TagTranslate(params, links) for _ in range(links)]
+        timeout = params.completion_timeout_cycles(link)
+        self.request_merges = [PacketMerge(2 * links) for _ in range(links)]
+        self.translations = [TagTranslate(params, links, plane, timeout)
+                             for plane in range(links)]
+        self.retry_routes = [Striper(links, plane) for plane in range(links)]
         self.link_ends = [LinkEnd(link) for _ in range(links)]
         self.queues = [{vc: PacketQueue() for vc in (REQUEST_VC, COMPLETION_VC)}
                        for _ in range(links)]
@@ -105,14 +114,20 @@ class Chiplet(wiring.Component):
             wiring.connect(m, wiring.flipped(self.s_axi[index]), lane.s_axi)
             wiring.connect(m, lane.m_axi, wiring.flipped(self.m_axi[index]))
             m.d.comb += [lane.source.eq(self.endpoint),
-                         lane.memory_bytes.eq(self.memory_bytes),
-                         lane.planes_up.eq(self.planes_up)]
+                         lane.memory_bytes.eq(self.memory_bytes)]
             m.d.comb += [getattr(self, name)[index].eq(getattr(lane, name))
                          for name in LANE_COUNTERS]
+
+        # A plane is usable while it is up and its completions come in time.
+        usable = Signal(links)
+        m.d.comb += usable.eq(Cat(translate.usable for translate in self.translations))
+        for lane in self.lanes:
+            m.d.comb += lane.planes_up.eq(usable)
 
         for plane in range(links):
             merge = m.submodules[f"request_merge_{plane}"] = self.request_merges[plane]
             translate = m.submodules[f"translate_{plane}"] = self.translations[plane]
+            route = m.submodules[f"retry_route_{plane}"] = self.retry_routes[plane]
             end = m.submodules[f"link_{plane}"] = self.link_ends[plane]
             queues = self.queues[plane]
             for vc, queue in queues.items():
@@ -120,11 +135,30 @@ class Chiplet(wiring.Component):
                 wiring.connect(m, queue.header, end.header_in[vc])
                 wiring.connect(m, queue.payload, end.payload_in[vc])
 
-            # Requests of every lane sending here, with tags of this plane.
+            # A failed plane's retries go to the next usable plane at once.
+            wiring.connect(m, translate.retry_out, route.flit_in)
+            m.d.comb += [translate.plane_up.eq(self.planes_up[plane]),
+                         route.planes_up.eq(usable),
+                         route.drained.eq(-1)]
+
+            # Requests of every lane sending here, and retries handed over, with tags of
+            # this plane: inputs 0 to links - 1 of the merge are the lanes, the others the
+            # planes' retries.
             for index, lane in enumerate(self.lanes):
                 wiring.connect(m, lane.request_out[plane], merge.flit_in[index])
+            for index, other in enumerate(self.retry_routes):
+                wiring.connect(m, other.flit_out[plane], merge.flit_in[links + index])
+            retry_lanes = [other.retry_lane for other in self.translations]
+            lane_of = Signal.like(translate.request_lane, name=f"request_lane_{plane}")
+            with m.If(merge.chosen < links):
+                m.d.comb += lane_of.eq(merge.chosen)
+            with m.Else():
+                with m.Switch(merge.chosen - links):
+                    for index, retry_lane in enumerate(retry_lanes):
+                        with m.Case(index):
+                            m.d.comb += lane_of.eq(retry_lane)
             wiring.connect(m, merge.flit_out, translate.request_in)
-            m.d.comb += translate.request_lane.eq(merge.chosen)
+            m.d.comb += translate.request_lane.eq(lane_of)
             wiring.connect(m, translate.request_out, queues[REQUEST_VC].flit_in)
 
             # The far side of lane ``plane`` answers on this plane.
@@ -140,13 +174,12 @@ class Chiplet(wiring.Component):
             for vc in range(self.link.virtual_channels):
                 if vc not in queues:  # nothing is sent on other VCs; what arrives is taken
                     m.d.comb += end.delivered[vc].ready.eq(1)
-            drained = Signal(name=f"drained_{plane}")
-            m.d.comb += drained.eq(end.idle & queues[REQUEST_VC].empty
-                                   & queues[COMPLETION_VC].empty)
+            # A lane homed here moves on once the plane has handed over all it kept.
             for lane in self.lanes:
-                m.d.comb += lane.drained[plane].eq(drained)
+                m.d.comb += lane.drained[plane].eq(translate.drained)
             m.d.comb += [self.flit_out[plane].eq(end.flit_out),
-                         self.link_counters[plane].eq(end.counters),
-                         self.stray_completions[plane].eq(translate.stray_completions)]
+                         self.link_counters[plane].eq(end.counters)]
+            m.d.comb += [getattr(self, name)[plane].eq(getattr(translate, name))
+                         for name in PLANE_COUNTERS]
             wiring.connect(m, wiring.flipped(self.flit_in[plane]), end.flit_in)
         return m

@@ -103,7 +103,8 @@ class PairScenario:
     """What a run does: bursts start until ``cycles``; damage on every wire (``flip_rate``,
     ``drop_rate``: fractions of ``2**RATE_BITS``, as ``WireFaults`` takes them); plane
     ``plane`` dies at ``dead_at`` for ``dead_for`` cycles and leaves ``planes_up``
-    ``down_after`` cycles after dying, for good (``dead_at`` None: never)."""
+    ``down_after`` cycles after dying, for good (``dead_at`` None: never; ``down_after``
+    None: it stays in ``planes_up``, and the chiplets must notice by themselves)."""
 
     cycles: int = 1500
     pause: float = 0.2
@@ -115,7 +116,7 @@ class PairScenario:
     plane: int = 1
     dead_at: int | None = None
     dead_for: int = 600
-    down_after: int = 100
+    down_after: int | None = 100
 
 
 class AxiManagerSide:
@@ -391,7 +392,8 @@ class PairLockstep:
         if scenario.dead_at is not None:
             dead = scenario.dead_at <= cycle < scenario.dead_at + scenario.dead_for
             values["dead"] = int(dead) << scenario.plane
-            if cycle >= scenario.dead_at + scenario.down_after:
+            if scenario.down_after is not None and \
+                    cycle >= scenario.dead_at + scenario.down_after:
                 values["planes_up"] = self.all_planes & ~(1 << scenario.plane)
         for manager, memory in zip(self.managers, self.memories, strict=True):
             manager.drive(cycle, values)

@@ -11,6 +11,7 @@ and R beat is also checked against the reference fabric, and both memories at th
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 
@@ -37,12 +38,13 @@ DRAIN_LIMIT = 20_000
 
 
 def run(params: ChipletParams, seed: int, scenario: PairScenario,
-        model: ChipletPairModel | None = None) -> tuple[PairLockstep, ChipletPairModel]:
+        model: ChipletPairModel | None = None,
+        drain: int = DRAIN_LIMIT) -> tuple[PairLockstep, ChipletPairModel]:
     maps = pair_address_maps(params)
     model = model or ChipletPairModel(maps, LINK)
     lockstep = PairLockstep(params, random.Random(seed), model.input_widths, scenario)
     seconds = run_lockstep(ChipletPair(maps, LINK), model, lockstep,
-                           scenario.cycles + DRAIN_LIMIT, until=lambda: lockstep.done)
+                           scenario.cycles + drain, until=lambda: lockstep.done)
     print(f"{lockstep.cycle + 1} cycles in {seconds:.1f} s, {model.passes} passes: "
           f"{lockstep.summary()}")
     assert lockstep.done, f"not drained after {lockstep.cycle + 1} cycles"
@@ -51,9 +53,10 @@ def run(params: ChipletParams, seed: int, scenario: PairScenario,
 
 
 def _counters(model: ChipletPairModel) -> dict[str, int]:
-    totals = {"moved": 0, "crc_errors": 0, "replays": 0}
+    totals = {"moved": 0, "crc_errors": 0, "replays": 0, "retried": 0}
     for chiplet in model.chiplets.values():
         totals["moved"] += sum(lane.striper.moved for lane in chiplet.lanes)
+        totals["retried"] += sum(translate.retried for translate in chiplet.translations)
         for end in chiplet.link_ends:
             totals["crc_errors"] += end.end.counters.crc_errors
             totals["replays"] += end.end.counters.replays
@@ -81,6 +84,21 @@ def test_two_links_with_damage_and_a_plane_down() -> None:
         assert responses.get(code), f"no {code} seen: raise CYCLES"
     counters = _counters(model)
     assert counters["moved"] and counters["crc_errors"] and counters["replays"], counters
+
+
+def test_a_plane_dies_unannounced() -> None:
+    """Plane 0's wires die for good a quarter of the way in and it stays in ``planes_up``:
+    each chiplet notices by the completion time-out (a smaller far-memory allowance keeps it
+    short), hands what plane 0 kept over to plane 1, and every burst is still answered as the
+    reference says, each write carried out once."""
+    params = dataclasses.replace(TWO_LINKS, far_memory_cycles=64)
+    timeout = params.completion_timeout_cycles(LINK)
+    scenario = PairScenario(cycles=CYCLES, plane=0, dead_at=CYCLES // 4,
+                            dead_for=10 * (CYCLES + timeout), down_after=None)
+    lockstep, model = run(params, 6, scenario, drain=2 * timeout)
+    counters = _counters(model)
+    assert counters["retried"] and counters["moved"], counters
+    assert lockstep.summary()["responses"].get("B OKAY")
 
 
 def test_one_link_with_damage() -> None:

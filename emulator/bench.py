@@ -8,9 +8,10 @@
 * ``switch``: the switch cycle model (:mod:`emulator.cycle.switch_bench`): latency against
   offered load for uniform, permutation and hot-spot traffic at k = 8, 16 and 64, saturation
   throughput, and the model's speed (``switch.json``, ``switch_latency.png``).
-* ``chiplet``: two chiplets on one link (RTL in Amaranth's simulator,
-  :mod:`testbench.chiplet_timing`): efficiency of 256-byte writes and reads against the
-  format's 16/17, and a zero-load remote read's latency stage by stage (``chiplet.json``).
+* ``chiplet``: two chiplets on 1, 2 and 4 links (RTL in Amaranth's simulator,
+  :mod:`testbench.chiplet_timing`): data bytes per cycle of 256-byte writes and reads with
+  every lane streaming, against the format's links x 16 x 16/17, and a zero-load remote
+  read's latency on one link, stage by stage (``chiplet.json``).
 * ``tile``: the NeuronCore emulator (:mod:`emulator.tile.bench`).
 """
 
@@ -87,22 +88,35 @@ def bench_switch(quick: bool) -> dict:
 
 
 def bench_chiplet(quick: bool) -> dict:
-    from testbench.chiplet_timing import FORMAT_LIMIT, efficiency, one_link_system, read_latency
+    from testbench.chiplet_timing import (
+        FORMAT_SHARE,
+        format_limit,
+        lanes_system,
+        read_latency,
+        throughputs,
+    )
 
-    figures: dict = {"format_limit": FORMAT_LIMIT}
-    bursts = 48 if quick else 400
-    for data_bits in (128, 512):
-        system = one_link_system(preset("small"), data_bits=data_bits)
-        row = {"write": efficiency(system, bursts, write=True),
-               "read": efficiency(system, bursts, write=False),
-               "read_latency": read_latency(system)}
+    figures: dict = {"format_share": FORMAT_SHARE}
+    bursts = 48 if quick else 400  # of each kind, all lanes together
+    for data_bits in (128,) if quick else (128, 512):
+        row: dict = {}
+        for links in (1, 2, 4):
+            system = lanes_system(preset("small"), links, data_bits=data_bits)
+            measured = throughputs(system, bursts // links)
+            limit = format_limit(links)
+            row[f"links{links}"] = {"limit": limit, **measured,
+                                    **{f"{phase}_share": value / limit
+                                       for phase, value in measured.items()}}
+            console.print(f"chiplet, {data_bits}-bit AXI, {links} link(s), every lane of a "
+                          f"streaming 256-byte bursts into b: writes {measured['write']:.3f} "
+                          f"and reads {measured['read']:.3f} data bytes/cycle (limit "
+                          f"{links} x 16 x 16/17 = {limit:.3f}: {measured['write'] / limit:.1%} "
+                          f"and {measured['read'] / limit:.1%} of it)")
+        row["read_latency"] = read_latency(lanes_system(preset("small"), 1, data_bits=data_bits))
         figures[f"axi{data_bits}"] = row
-        console.print(f"chiplet, {data_bits}-bit AXI, one link: 256-byte writes "
-                      f"{row['write']:.4f} and reads {row['read']:.4f} of the raw link "
-                      f"bandwidth (limit {FORMAT_LIMIT:.4f}: {row['write'] / FORMAT_LIMIT:.1%} "
-                      f"and {row['read'] / FORMAT_LIMIT:.1%} of it)")
         total = sum(cycles for _, cycles in row["read_latency"])
-        console.print(f"  zero-load 256-byte remote read, AR taken to RLAST: {total} cycles")
+        console.print(f"  zero-load 256-byte remote read, one link, AR taken to RLAST: {total} "
+                      "cycles")
         for what, cycles in row["read_latency"]:
             console.print(f"    {cycles:4d}  {what}")
     return figures

@@ -1,16 +1,19 @@
 """Chiplets in a cocotb test: their address maps, masters, memories, monitors, the reference.
 
 A :class:`SystemLayout` names the chiplets of a test top (``ChipletPair`` or
-``ChipletFabric``): each one's endpoint ID, the prefixes of its AXI4 ports in the Verilog, its
-windows, and the pages its master may use. :class:`SystemBench` puts cocotbext-axi's
-AxiMaster on every subordinate port and an AxiRam on every manager port, the AXI4 protocol
-checker on all of them, and watches every subordinate port: a write burst is applied to the
-reference fabric (:class:`emulator.ref.chiplet.Fabric`) when its last W beat is taken, which
-gives the BRESP the port must return; a read burst is read from the reference when its AR is
-taken, which gives every R beat. BRESPs and R beats are matched per ID, in order. The
-stimulus keeps at most one transaction under way per page of the far memory, and every
-source has pages of its own in every memory, so the reference's one-at-a-time order is a
-legal order of what the chiplets do concurrently.
+``ChipletFabric``): each one's endpoint ID, the prefixes of its lanes' AXI4 ports in the
+Verilog, its windows, and the pages its masters may use. :class:`SystemBench` puts
+cocotbext-axi's AxiMaster on every lane's subordinate port and an AxiRam on every lane's
+manager port (the AxiRams of one chiplet share one memory: the ASIC's), the AXI4 protocol
+checker on all of them, and sends each burst through the master of the lane its address
+belongs to (:func:`~hdl.chiplet.striper.lane_for`). It watches every subordinate port: a write
+burst is applied to the reference fabric (:class:`emulator.ref.chiplet.Fabric`) when its last
+W beat is taken, which gives the BRESP the port must return; a read burst is read from the
+reference when its AR is taken, which gives every R beat. BRESPs and R beats are matched per
+port and ID, in order (each lane's port is an AXI4 subordinate of its own). The stimulus keeps
+at most one transaction under way per page of the far memory, and every source has pages of
+its own in every memory, so the reference's one-at-a-time order is a legal order of what the
+chiplets do concurrently.
 """
 
 from __future__ import annotations
@@ -28,16 +31,19 @@ from cocotbext.axi import AxiBurstType, AxiBus, AxiMaster, AxiRam
 from emulator.ref.axi import PAGE_BYTES, Burst
 from emulator.ref.chiplet import AddressMap, Endpoint, Fabric, Window
 from hdl.chiplet.axi import Response, data_bytes
+from hdl.chiplet.chiplet_pair import CHIPLET_COUNTERS
+from hdl.chiplet.striper import lane_for
 from hdl.params import ChipletParams
 from testbench.axi_checker import AxiProtocolChecker
 from testbench.chiplet_write import master_burst
 from testbench.harness import start, within
 from testbench.stream import pauses
 
-#: Bytes of each ASIC's memory behind its manager port.
+#: Bytes of each ASIC's memory behind its manager ports.
 MEMORY_BYTES = 16 * PAGE_BYTES
 #: Global addresses of each ASIC's map: windows onto the other memories from here, one
-#: ``WINDOW_STRIDE`` apart; a gap (DECERR); pages mapped beyond the far memory (SLVERR).
+#: ``WINDOW_STRIDE`` apart; gap pages below ``GAP_BASE`` (DECERR), one per lane; pages mapped
+#: beyond the far memory (SLVERR), at least ``SLVERR_PAGES`` and one per lane.
 MEMORY_BASE = 0x10_0000
 WINDOW_STRIDE = 0x10_0000
 GAP_BASE = 0x30_0000 - PAGE_BYTES
@@ -45,16 +51,27 @@ BEYOND_BASE = 0x40_0000
 SLVERR_PAGES = 2
 #: Every response code a test must see.
 CODES = ("B OKAY", "B SLVERR", "B DECERR", "R OKAY", "R SLVERR", "R DECERR")
+#: What joins an array member's name to an element's index, and a port's prefix to its
+#: signals, in Amaranth's Verilog (``a_s_axi`` lane 1: ``a_s_axi__1__awvalid``).
+SEPARATOR = "__"
+#: The counters that must stay zero: completions nobody asked for.
+STRAY_COUNTERS = tuple(name for name in CHIPLET_COUNTERS if name.startswith("stray_"))
+
+
+def lane_prefixes(prefix: str, links: int) -> list[str]:
+    """The Verilog prefixes of the elements of the port array ``prefix``, lane by lane."""
+    return [f"{prefix}{SEPARATOR}{lane}" for lane in range(links)]
 
 
 @dataclass
 class End:
-    """One chiplet of a test top, as the testbench sees it."""
+    """One chiplet of a test top, as the testbench sees it: its lanes' port prefixes (lane
+    ``i`` at index ``i``) and the pages its masters use (global addresses)."""
 
     endpoint: int
     endpoint_port: str
-    s_prefix: str
-    m_prefix: str
+    s_prefixes: list[str]
+    m_prefixes: list[str]
     address_map: AddressMap
     okay_pages: list[int]
     slverr_pages: list[int]
@@ -64,7 +81,7 @@ class End:
 @dataclass
 class SystemLayout:
     ends: dict[str, End]
-    counter: Callable[[object, str, str], int]  # (dut, end, name) -> value
+    counter: Callable[[object, str, str, int], object]  # (dut, end, name, index) -> handle
 
     @property
     def address_maps(self) -> dict[str, AddressMap]:
@@ -72,17 +89,20 @@ class SystemLayout:
 
 
 def _windows(params: ChipletParams, source: int, others: list[int], share: int,
-             slot: int) -> tuple[AddressMap, list[int], list[int]]:
+             slot: int) -> tuple[AddressMap, list[int], list[int], list[int]]:
     """Windows from ``source`` onto each of ``others``: ``share`` bytes of its memory, the
-    ``slot``-th share; and a window past the memory of the first of them."""
+    ``slot``-th share; and a window past the memory of the first of them. Returns the map and
+    its OKAY, SLVERR and DECERR pages."""
     windows, okay = [], []
     for index, other in enumerate(others):
         base = MEMORY_BASE + index * WINDOW_STRIDE
         windows.append(Window(base, share, other, slot * share))
         okay += [base + page * PAGE_BYTES for page in range(share // PAGE_BYTES)]
-    windows.append(Window(BEYOND_BASE, SLVERR_PAGES * PAGE_BYTES, others[0], MEMORY_BYTES))
-    slverr = [BEYOND_BASE + page * PAGE_BYTES for page in range(SLVERR_PAGES)]
-    return AddressMap(params, windows), okay, slverr
+    beyond = max(SLVERR_PAGES, params.links)
+    windows.append(Window(BEYOND_BASE, beyond * PAGE_BYTES, others[0], MEMORY_BYTES))
+    slverr = [BEYOND_BASE + page * PAGE_BYTES for page in range(beyond)]
+    decerr = [GAP_BASE - page * PAGE_BYTES for page in range(params.links)]
+    return AddressMap(params, windows), okay, slverr, decerr
 
 
 def pair_layout(params: ChipletParams) -> SystemLayout:
@@ -92,10 +112,14 @@ def pair_layout(params: ChipletParams) -> SystemLayout:
     ends = {}
     for name, endpoint in ids.items():
         other = ids["b" if name == "a" else "a"]
-        address_map, okay, slverr = _windows(params, endpoint, [other], MEMORY_BYTES, 0)
-        ends[name] = End(endpoint, f"{name}_endpoint", f"{name}_s_axi", f"{name}_m_axi",
-                         address_map, okay, slverr, [GAP_BASE])
-    return SystemLayout(ends, lambda dut, end, name: getattr(dut, f"{end}_{name}"))
+        address_map, okay, slverr, decerr = _windows(params, endpoint, [other],
+                                                     MEMORY_BYTES, 0)
+        ends[name] = End(endpoint, f"{name}_endpoint",
+                         lane_prefixes(f"{name}_s_axi", params.links),
+                         lane_prefixes(f"{name}_m_axi", params.links),
+                         address_map, okay, slverr, decerr)
+    return SystemLayout(ends, lambda dut, end, name, index:
+                        getattr(dut, f"{end}_{name}{SEPARATOR}{index}"))
 
 
 def fabric_layout(params: ChipletParams, count: int) -> SystemLayout:
@@ -105,10 +129,13 @@ def fabric_layout(params: ChipletParams, count: int) -> SystemLayout:
     ends = {}
     for n in range(count):
         others = [other for other in range(count) if other != n]
-        address_map, okay, slverr = _windows(params, n, others, share, n)
-        ends[str(n)] = End(n, f"endpoint__{n}", f"s_axi__{n}", f"m_axi__{n}", address_map,
-                           okay, slverr, [GAP_BASE])
-    return SystemLayout(ends, lambda dut, end, name: getattr(dut, f"{name}__{end}"))
+        address_map, okay, slverr, decerr = _windows(params, n, others, share, n)
+        ends[str(n)] = End(n, f"endpoint{SEPARATOR}{n}",
+                           lane_prefixes(f"s_axi{SEPARATOR}{n}", params.links),
+                           lane_prefixes(f"m_axi{SEPARATOR}{n}", params.links),
+                           address_map, okay, slverr, decerr)
+    return SystemLayout(ends, lambda dut, end, name, index:
+                        getattr(dut, f"{name}{SEPARATOR}{end}{SEPARATOR}{index}"))
 
 
 @dataclass
@@ -136,23 +163,26 @@ class PortScoreboard:
 
 
 class SystemScoreboard:
-    """Watches every chiplet's subordinate port against the reference fabric."""
+    """Watches every lane's subordinate port of every chiplet against the reference fabric."""
 
     def __init__(self, dut, params: ChipletParams, layout: SystemLayout) -> None:
         self.dut = dut
         self.layout = layout
         self.fabric = Fabric(params, {end.endpoint: Endpoint(end.address_map, MEMORY_BYTES)
                                       for end in layout.ends.values()})
-        self.ports = {name: PortScoreboard() for name in layout.ends}
+        #: (chiplet, lane) -> that port's scoreboard
+        self.ports = {(name, lane): PortScoreboard() for name, end in layout.ends.items()
+                      for lane in range(len(end.s_prefixes))}
 
-    async def monitor(self, name: str) -> None:
-        dut, port, end = self.dut, self.ports[name], self.layout.ends[name]
+    async def monitor(self, name: str, lane: int) -> None:
+        dut, port, end = self.dut, self.ports[name, lane], self.layout.ends[name]
+        prefix = end.s_prefixes[lane]
 
         def signal(field_name: str):
-            return getattr(dut, f"{end.s_prefix}__{field_name}").value
+            return getattr(dut, f"{prefix}{SEPARATOR}{field_name}").value
 
-        def burst(prefix: str) -> Burst:
-            return Burst.from_fields(*(signal(f"{prefix}{part}").to_unsigned()
+        def burst(channel: str) -> Burst:
+            return Burst.from_fields(*(signal(f"{channel}{part}").to_unsigned()
                                        for part in ("addr", "len", "size", "burst")))
 
         addresses: deque[tuple[Burst, int]] = deque()
@@ -166,16 +196,16 @@ class SystemScoreboard:
                 words.append(signal("wdata").to_unsigned())
                 strobes.append(signal("wstrb").to_unsigned())
                 if signal("wlast"):
-                    assert addresses, f"{name}: write data taken before any write address"
+                    assert addresses, f"{prefix}: write data taken before any write address"
                     write, awid = addresses.popleft()
                     result = self.fabric.write(end.endpoint, write, words, strobes)
                     port.writes[awid].append(result.response)
                     words, strobes = [], []
             if signal("bvalid") and signal("bready"):
                 bid, bresp = signal("bid").to_unsigned(), Response(signal("bresp").to_unsigned())
-                assert port.writes[bid], f"{name}: BRESP for AWID {bid} with no write pending"
+                assert port.writes[bid], f"{prefix}: BRESP for AWID {bid} with no write pending"
                 expected = port.writes[bid].popleft()
-                assert bresp == expected, (f"{name}: AWID {bid} got {bresp.name}, "
+                assert bresp == expected, (f"{prefix}: AWID {bid} got {bresp.name}, "
                                            f"expected {expected.name}")
                 port.writes_checked += 1
                 port.responses[f"B {bresp.name}"] += 1
@@ -185,7 +215,7 @@ class SystemScoreboard:
                 port.reads[signal("arid").to_unsigned()].append(
                     _Read(read, result.responses, result.data))
             if signal("rvalid") and signal("rready"):
-                self._beat(name, port, signal("rid").to_unsigned(),
+                self._beat(prefix, port, signal("rid").to_unsigned(),
                            Response(signal("rresp").to_unsigned()),
                            signal("rdata").to_unsigned(), int(signal("rlast")))
 
@@ -214,13 +244,13 @@ class SystemScoreboard:
         return self.fabric.endpoints[self.layout.ends[name].endpoint].memory.contents
 
     def assert_drained(self) -> None:
-        for name, port in self.ports.items():
-            assert port.outstanding == 0, f"{name}: {port.outstanding} transactions unanswered"
+        for (name, lane), port in self.ports.items():
+            assert port.outstanding == 0, \
+                f"{name} lane {lane}: {port.outstanding} transactions unanswered"
 
 
-#: Counters every chiplet brings out.
-CHIPLET_COUNTERS = ("requests_sent", "requests_moved", "completions_sent", "completions_moved",
-                    "stray_write_completions", "stray_read_completions")
+#: Counters per chiplet: name -> value of each lane (or plane).
+Counters = dict[str, list[int]]
 
 
 class SystemBench:
@@ -235,26 +265,35 @@ class SystemBench:
         self.in_flight = in_flight
         self.bus_bytes = data_bytes(params)
         self.scoreboard = SystemScoreboard(dut, params, layout)
-        self.masters, self.rams, self.checkers = {}, {}, []
+        #: chiplet -> its lanes' masters, and its lanes' memory ports (one memory)
+        self.masters: dict[str, list[AxiMaster]] = {}
+        self.rams: dict[str, list[AxiRam]] = {}
+        self.checkers = []
         self.issued = 0
         for name, end in layout.ends.items():
             getattr(dut, end.endpoint_port).value = end.endpoint
-            master = self.masters[name] = AxiMaster(
-                AxiBus.from_prefix(dut, end.s_prefix, bus_separator="__"), dut.clk, dut.rst)
-            ram = self.rams[name] = AxiRam(
-                AxiBus.from_prefix(dut, end.m_prefix, bus_separator="__"), dut.clk, dut.rst,
-                size=MEMORY_BYTES)
-            for channel in (master.write_if.aw_channel, master.write_if.w_channel,
-                            master.write_if.b_channel, master.read_if.ar_channel,
-                            master.read_if.r_channel, ram.write_if.aw_channel,
-                            ram.write_if.w_channel, ram.write_if.b_channel,
-                            ram.read_if.ar_channel, ram.read_if.r_channel):
-                channel.set_pause_generator(pauses(rng, pause))
-            for prefix in (end.s_prefix, end.m_prefix):
-                # cocotbext-axi logs every burst at INFO: too much for thousands of them.
-                logging.getLogger(f"cocotb.{dut._name}.{prefix}").setLevel(logging.WARNING)
-                self.checkers.append(AxiProtocolChecker.from_prefix(dut, prefix, dut.clk,
-                                                                    dut.rst))
+            masters: list[AxiMaster] = []
+            rams: list[AxiRam] = []
+            self.masters[name], self.rams[name] = masters, rams
+            for s_prefix, m_prefix in zip(end.s_prefixes, end.m_prefixes, strict=True):
+                master = AxiMaster(AxiBus.from_prefix(dut, s_prefix, bus_separator=SEPARATOR),
+                                   dut.clk, dut.rst)
+                ram = AxiRam(AxiBus.from_prefix(dut, m_prefix, bus_separator=SEPARATOR),
+                             dut.clk, dut.rst, size=MEMORY_BYTES,
+                             mem=rams[0].mem if rams else None)
+                masters.append(master)
+                rams.append(ram)
+                for channel in (master.write_if.aw_channel, master.write_if.w_channel,
+                                master.write_if.b_channel, master.read_if.ar_channel,
+                                master.read_if.r_channel, ram.write_if.aw_channel,
+                                ram.write_if.w_channel, ram.write_if.b_channel,
+                                ram.read_if.ar_channel, ram.read_if.r_channel):
+                    channel.set_pause_generator(pauses(rng, pause))
+                for prefix in (s_prefix, m_prefix):
+                    # cocotbext-axi logs every burst at INFO: too much for thousands of them.
+                    logging.getLogger(f"cocotb.{dut._name}.{prefix}").setLevel(logging.WARNING)
+                    self.checkers.append(AxiProtocolChecker.from_prefix(dut, prefix, dut.clk,
+                                                                        dut.rst))
         dut.memory_bytes.value = MEMORY_BYTES
         dut.planes_up.value = (1 << params.links) - 1
         dut.flip_rate.value = 0
@@ -263,17 +302,20 @@ class SystemBench:
 
     async def start(self) -> None:
         await start(self.dut)
-        for name in self.layout.ends:
-            cocotb.start_soon(self.scoreboard.monitor(name))
+        for name, lane in self.scoreboard.ports:
+            cocotb.start_soon(self.scoreboard.monitor(name, lane))
 
     async def traffic(self, name: str, count: int) -> None:
-        """``count`` random transactions from ``name``, at most one per page at a time."""
-        rng, master, end = self.rng, self.masters[name], self.layout.ends[name]
+        """``count`` random transactions from ``name``, each through the master of its
+        address's lane, at most one per page at a time."""
+        rng, masters, end = self.rng, self.masters[name], self.layout.ends[name]
+        links = self.params.links
         busy: set[int] = set()
         tasks = []
 
         async def one(page: int) -> None:
             address, length, size, kind = master_burst(rng, self.bus_bytes, page)
+            master = masters[lane_for(address, links)]
             if rng.random() < 0.5:
                 data = bytes(rng.getrandbits(8) for _ in range(length))
                 await master.write(address, data, awid=rng.randrange(4),
@@ -311,10 +353,26 @@ class SystemBench:
             await side
         await ClockCycles(self.dut.clk, 20)
 
-    def check(self) -> dict[str, int]:
+    def counters(self) -> dict[str, Counters]:
+        """Every chiplet's counters (:data:`CHIPLET_COUNTERS`), per lane or plane."""
+        return {name: {counter: [self.layout.counter(self.dut, name, counter, index)
+                                 .value.to_unsigned() for index in range(self.params.links)]
+                       for counter in CHIPLET_COUNTERS}
+                for name in self.layout.ends}
+
+    def check(self) -> dict[str, Counters]:
         """Everything answered, memories equal to the reference, no protocol error, no
-        stray completion, every response code seen; returns the chiplets' counters."""
+        stray completion, every lane used, every response code seen; returns the chiplets'
+        counters (logged first, with the responses per lane port, to help explain a
+        failure)."""
         dut, scoreboard = self.dut, self.scoreboard
+        counters = self.counters()
+        ports = {f"{name}.{lane}": dict(port.responses)
+                 for (name, lane), port in scoreboard.ports.items()}
+        checked = {key: port.writes_checked + port.reads_checked
+                   for key, port in scoreboard.ports.items()}
+        dut._log.info("%d bursts checked (%d transactions issued), responses per lane port "
+                      "%s; counters %s", sum(checked.values()), self.issued, ports, counters)
         scoreboard.assert_drained()
         for checker in self.checkers:
             checker.assert_clean()
@@ -322,26 +380,21 @@ class SystemBench:
             expected = bytearray(MEMORY_BYTES)
             for address, value in scoreboard.memory_of(name).items():
                 expected[address] = value
-            actual = self.rams[name].read(0, MEMORY_BYTES)
+            actual = self.rams[name][0].read(0, MEMORY_BYTES)
             if actual != expected:
-                first = next(index for index in range(MEMORY_BYTES)
-                             if actual[index] != expected[index])
-                raise AssertionError(f"{name}'s memory differs from the reference first at "
-                                     f"{first:#x}: {actual[first]:#x}, expected "
+                wrong = [index for index in range(MEMORY_BYTES)
+                         if actual[index] != expected[index]]
+                first = wrong[0]
+                raise AssertionError(f"{name}'s memory differs from the reference in "
+                                     f"{len(wrong)} bytes from {first:#x} to {wrong[-1]:#x}; "
+                                     f"at {first:#x}: {actual[first]:#x}, expected "
                                      f"{expected[first]:#x}")
-        counters = {}
-        for name in self.layout.ends:
-            for counter in CHIPLET_COUNTERS:
-                counters[f"{name}.{counter}"] = \
-                    self.layout.counter(dut, name, counter).value.to_unsigned()
-            assert counters[f"{name}.stray_write_completions"] == 0
-            assert counters[f"{name}.stray_read_completions"] == 0
-        ports = {name: dict(port.responses) for name, port in scoreboard.ports.items()}
-        checked = sum(port.writes_checked + port.reads_checked
-                      for port in scoreboard.ports.values())
-        dut._log.info("%d bursts checked (%d transactions issued), responses %s; counters %s",
-                      checked, self.issued, ports, counters)
-        assert checked >= self.issued
+        for name, values in counters.items():
+            for counter in STRAY_COUNTERS:
+                assert not any(values[counter]), f"{name}: {counter} {values[counter]}"
+        assert sum(checked.values()) >= self.issued
+        unused = [f"{name} lane {lane}" for (name, lane), count in checked.items() if not count]
+        assert not unused, f"no burst went through {unused}: raise TRANSACTIONS"
         seen = sum((port.responses for port in scoreboard.ports.values()), Counter())
         for code in CODES:
             assert seen[code], f"no {code} seen: raise TRANSACTIONS"

@@ -1,18 +1,28 @@
-"""Stimulus, an AXI4 memory model and a scoreboard for the chiplet's far side (the responder).
+"""A test top, stimulus, an AXI4 memory model and a scoreboard for the chiplet's far side
+(the responder).
 
-Simulator-agnostic: the test drives the model's outputs and hands it the design's outputs each
-cycle. Everything is checked against :mod:`emulator.ref.chiplet`: each request packet is a
-:class:`Case` with the completion ``Fabric.serve`` gives (``ERROR_RESPONSE`` when the memory
-answers its burst with an error) and the burst ``manager_burst`` says the manager port must
-issue for it (none for a request refused or dropped).
+:class:`FarSide` joins one or more ``Responder``s and the ``DuplicateFilter`` they share, as
+the chiplet does. The rest is simulator-agnostic: the test drives the model's outputs and
+hands it the design's outputs each cycle. Everything is checked against
+:mod:`emulator.ref.chiplet`: each request packet is a :class:`Case` with the completion
+``Fabric.serve`` gives (``ERROR_RESPONSE`` when the memory answers its burst with an error)
+and the burst ``manager_burst`` says the manager port must issue for it (none for a request
+refused, dropped or answered as a duplicate).
 """
 
 from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from amaranth import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from emulator.cycle.chiplet_responder import ResponderModel
+from emulator.cycle.duplicate_filter import DuplicateFilterModel
 from emulator.ref.axi import Burst, ReferenceMemory, beats, burst_errors, strobe_errors
 from emulator.ref.chiplet import (
     FLIT_BYTES,
@@ -20,14 +30,28 @@ from emulator.ref.chiplet import (
     Endpoint,
     Fabric,
     Piece,
+    Request,
     completion,
     decode_request,
     manager_burst,
     request_packet,
+    retry_packet,
 )
 from emulator.ref.framing import Packet
-from hdl.chiplet.axi import BurstType, Response, data_bytes
-from hdl.layouts import BYTE_ENABLE_BITS, HEADER_BODY, MAX_DATA_BYTES, Command, unpack
+from hdl.chiplet.axi import AxiSignature, BurstType, Response, data_bytes
+from hdl.chiplet.duplicate_filter import DuplicateFilter
+from hdl.chiplet.responder import Responder
+from hdl.chiplet.tag_translate import GENERATION_FLAG
+from hdl.layouts import (
+    ADDRESS_EXTENSION_FLIT,
+    BYTE_ENABLE_BITS,
+    HEADER_BODY,
+    MAX_DATA_BYTES,
+    Command,
+    FlitKind,
+    unpack,
+)
+from hdl.link.link_signals import COUNTER_BITS, DELIVERED_FLIT
 from hdl.params import ChipletParams
 
 #: Bytes of each memory region the random requests use; reads and writes use alternate
@@ -43,6 +67,156 @@ EDGE_BYTES = 128
 AW_FIELDS = ("awid", "awaddr", "awlen", "awsize", "awburst")
 W_FIELDS = ("wdata", "wstrb", "wlast")
 AR_FIELDS = ("arid", "araddr", "arlen", "arsize", "arburst")
+
+
+#: The far side's counters.
+COUNTERS = ("refused_requests", "unsupported", "duplicates")
+
+
+class FarSide(wiring.Component):
+    """A test top: ``lanes`` far sides, ``Responder(params, plane=i)``, sharing one
+    ``DuplicateFilter(params, lanes)``, far side ``i`` on the filter's port ``i``, as the
+    chiplet joins them.
+
+    Members
+    -------
+    request, m_axi, completion, refused_requests, unsupported, duplicates
+        Each far side's members of the same names: with one lane as ``Responder`` has them,
+        with more an array, by lane.
+    memory_bytes : In(axi_address_bits + 1)
+        Every far side's.
+    """
+
+    def __init__(self, params: ChipletParams, lanes: int = 1) -> None:
+        self.params = params
+        self.lanes = lanes
+        self.responders = [Responder(params, plane) for plane in range(lanes)]
+        self.filter = DuplicateFilter(params, lanes)
+        flits = stream.Signature(DELIVERED_FLIT)
+
+        def each(member: wiring.Member) -> wiring.Member:
+            return member if lanes == 1 else member.array(lanes)
+
+        super().__init__({
+            "request": each(In(flits)),
+            "m_axi": each(Out(AxiSignature(params))),
+            "completion": each(Out(flits)),
+            "memory_bytes": In(params.axi_address_bits + 1),
+            **{name: each(Out(COUNTER_BITS)) for name in COUNTERS},
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.filter = self.filter
+        for lane, responder in enumerate(self.responders):
+            m.submodules[f"responder_{lane}"] = responder
+
+            def ours(name: str, lane: int = lane) -> object:
+                member = getattr(self, name)
+                return member if self.lanes == 1 else member[lane]
+
+            wiring.connect(m, responder.filter, self.filter.ports[lane])
+            wiring.connect(m, wiring.flipped(ours("request")), responder.request)
+            wiring.connect(m, responder.m_axi, wiring.flipped(ours("m_axi")))
+            wiring.connect(m, responder.completion, wiring.flipped(ours("completion")))
+            m.d.comb += responder.memory_bytes.eq(self.memory_bytes)
+            m.d.comb += [ours(name).eq(getattr(responder, name)) for name in COUNTERS]
+        return m
+
+
+class FarSideModel:
+    """:class:`FarSide`, cycle for cycle: each far side's ``ResponderModel`` and the
+    ``DuplicateFilterModel`` joined as the RTL joins them, in the models' convention
+    (``input_widths``, ``output_widths``, ``comb``, ``tick``); other model classes may be
+    given, for faults planted in them. A cycle settles in two passes:
+    the filter's entry comes from its registers, its grants from the far sides' requests, and
+    of a far side's outputs only BREADY depends on a grant."""
+
+    def __init__(self, params: ChipletParams, lanes: int = 1,
+                 responder_model: type[ResponderModel] = ResponderModel,
+                 filter_model: type[DuplicateFilterModel] = DuplicateFilterModel) -> None:
+        self.params = params
+        self.lanes = lanes
+        self.responders = [responder_model(params, plane) for plane in range(lanes)]
+        self.filter = filter_model(params, lanes)
+        self.input_widths: dict[str, int] = {}
+        self.output_widths: dict[str, int] = {}
+        self._inputs: list[dict[str, str]] = []  # per lane: the responder's port, the top's
+        self._outputs: list[dict[str, str]] = []
+        self._to_filter: list[dict[str, str]] = []  # responder output: filter input
+        self._from_filter: list[dict[str, str]] = []  # responder input: filter output
+        for lane, responder in enumerate(self.responders):
+            inputs, outputs, to_filter, from_filter = {}, {}, {}, {}
+            for port, width in responder.input_widths.items():
+                if port.startswith("filter."):
+                    from_filter[port] = f"ports.{lane}.{port[len('filter.'):]}"
+                else:
+                    inputs[port] = self._top(port, lane)
+                    self.input_widths[inputs[port]] = width
+            for port, width in responder.output_widths.items():
+                if port.startswith("filter."):
+                    to_filter[port] = f"ports.{lane}.{port[len('filter.'):]}"
+                else:
+                    outputs[port] = self._top(port, lane)
+                    self.output_widths[outputs[port]] = width
+            self._inputs.append(inputs)
+            self._outputs.append(outputs)
+            self._to_filter.append(to_filter)
+            self._from_filter.append(from_filter)
+        # The last cycle settled: its inputs, and what they settled to (``tick`` usually
+        # follows ``comb`` with the same inputs).
+        self._settled: tuple[dict[str, int], tuple] | None = None
+
+    def _top(self, port: str, lane: int) -> str:
+        """The top's name of a far side's port (``memory_bytes`` is every lane's)."""
+        if self.lanes == 1 or port == "memory_bytes":
+            return port
+        head, _, rest = port.partition(".")
+        return f"{head}.{lane}.{rest}" if rest else f"{head}.{lane}"
+
+    def _settle(self, inputs: Mapping[str, int]
+                ) -> tuple[list[dict[str, int]], list[dict[str, int]], dict[str, int]]:
+        """Each far side's inputs and outputs, and the filter's inputs, in this cycle."""
+        if self._settled is not None and self._settled[0] == inputs:
+            return self._settled[1]
+        result = self._settle_anew(inputs)
+        self._settled = (dict(inputs), result)
+        return result
+
+    def _settle_anew(self, inputs: Mapping[str, int]
+                     ) -> tuple[list[dict[str, int]], list[dict[str, int]], dict[str, int]]:
+        filter_inputs = dict.fromkeys(self.filter.input_widths, 0)
+        lane_inputs = [{port: inputs[top] for port, top in names.items()}
+                       for names in self._inputs]
+        lane_outputs: list[dict[str, int]] = []
+        for _ in range(3):
+            filter_outputs = self.filter.comb(filter_inputs)
+            lane_outputs = []
+            for lane, responder in enumerate(self.responders):
+                for port, name in self._from_filter[lane].items():
+                    lane_inputs[lane][port] = filter_outputs[name]
+                lane_outputs.append(responder.comb(lane_inputs[lane]))
+            settled = {name: lane_outputs[lane][port]
+                       for lane in range(self.lanes)
+                       for port, name in self._to_filter[lane].items()}
+            if settled == filter_inputs:
+                return lane_inputs, lane_outputs, filter_inputs
+            filter_inputs = settled
+        raise AssertionError("the far sides and the filter did not settle")
+
+    def comb(self, inputs: Mapping[str, int]) -> dict[str, int]:
+        """Every output port's value in this cycle, given every input port's."""
+        _, lane_outputs, _ = self._settle(inputs)
+        return {top: lane_outputs[lane][port]
+                for lane, names in enumerate(self._outputs) for port, top in names.items()}
+
+    def tick(self, inputs: Mapping[str, int]) -> None:
+        """Commit the clock edge at the end of the cycle whose inputs are ``inputs``."""
+        lane_inputs, _, filter_inputs = self._settle(inputs)
+        self._settled = None
+        for responder, values in zip(self.responders, lane_inputs, strict=True):
+            responder.tick(values)
+        self.filter.tick(filter_inputs)
 
 
 def has_high_region(params: ChipletParams) -> bool:
@@ -73,6 +247,8 @@ class Case:
         ``(Burst, words, strobes)`` of :func:`manager_burst` when a burst must be issued.
     fail : bool
         The memory answers the burst with SLVERR.
+    duplicate : bool
+        A ``WRITE`` whose key was seen done: answered with the recorded outcome, no burst.
     """
 
     flits: list[int]
@@ -80,30 +256,116 @@ class Case:
     channel: str = "write"
     burst: tuple[Burst, list[int], list[int]] | None = None
     fail: bool = False
+    duplicate: bool = False
 
     @property
     def is_read(self) -> bool:
         return self.burst is not None and self.channel == "read"
 
 
+#: A WRITE's key: (plane, source, tag index, generation).
+Key = tuple[int, int, int, int]
+
+
+def write_key(flits: list[int], plane: int) -> Key | None:
+    """The key of the request ``flits`` arriving at far side ``plane``, if it is a ``WRITE``
+    (docs/chiplet.md, "Executing once"): the header's source; the plane and the tag's index
+    and generation from a retry's extension flit (when it arrived), else ``plane`` and the
+    header's tag."""
+    header = unpack(HEADER_BODY, flits[0])
+    transaction = header.message.transaction
+    if header.link.kind != FlitKind.PACKET or transaction.command != Command.WRITE:
+        return None
+    tag = transaction.tag
+    if transaction.has_address_extension and len(flits) > 1:
+        extension = unpack(ADDRESS_EXTENSION_FLIT, flits[1])
+        if extension.retry:
+            plane, tag = extension.retry_plane, extension.retry_tag
+    return plane, transaction.source, tag % GENERATION_FLAG, int(bool(tag & GENERATION_FLAG))
+
+
+def header_request(flits: list[int]) -> Request:
+    """What a completion repeats of the request ``flits``, from its header alone."""
+    transaction = unpack(HEADER_BODY, flits[0]).message.transaction
+    return Request(transaction.command, transaction.destination, transaction.source,
+                   transaction.tag, transaction.address, transaction.byte_count, None, None)
+
+
+@dataclass
+class KeyBook:
+    """The duplicate filter's rule, untimed, for the ``WRITE``s in the order they are decided
+    (docs/chiplet.md, "Executing once"): per plane, source and tag index, the last
+    generation seen and whether it succeeded. A key seen is a duplicate, answered with the
+    recorded outcome; a key that names no entry is refused and not recorded; any other is
+    decided as without the filter, and recorded (ok when carried out and not failed).
+
+    The waiting of a key seen pending is timing: it is answered as a duplicate once the
+    first is done. A ``WRITE`` that reuses an entry with the other generation while the
+    entry's last key is still under way is not allowed (a requester reuses a tag only once
+    its completion is in); the stimuli keep to that.
+    """
+
+    params: ChipletParams
+    plane: int = 0
+    entries: dict[tuple[int, int, int], tuple[int, bool]] = field(default_factory=dict)
+    carried_out: dict[Key, int] = field(default_factory=dict)  # keys carried out: bursts
+
+    def in_range(self, key: Key) -> bool:
+        return key[0] < self.params.links and key[2] < self.params.outstanding_tags
+
+    def seen(self, key: Key) -> tuple[int, bool] | None:
+        """The entry of ``key`` if it holds ``key``."""
+        entry = self.entries.get(key[:3])
+        return entry if entry is not None and entry[0] == key[3] else None
+
+    def judge(self, flits: list[int], decide: Callable[[], Case], plane: int | None = None
+              ) -> Case:
+        """The case of request ``flits`` arriving at far side ``plane`` (the book's own by
+        default): ``decide()`` gives it as it would be without the filter, and is called
+        only if the request is decided so (not a duplicate, not refused for its key)."""
+        key = write_key(flits, self.plane if plane is None else plane)
+        if key is None:
+            return decide()
+        if not self.in_range(key):
+            return Case(list(flits), completion(header_request(flits),
+                                                Command.ERROR_RESPONSE))
+        entry = self.seen(key)
+        if entry is not None:
+            response = Command.WRITE_RESPONSE if entry[1] else Command.ERROR_RESPONSE
+            return Case(list(flits), completion(header_request(flits), response),
+                        duplicate=True)
+        case = decide()
+        self.entries[key[:3]] = (key[3], case.burst is not None and not case.fail)
+        if case.burst is not None:
+            self.carried_out[key] = self.carried_out.get(key, 0) + 1
+        return case
+
+
 class ResponderReference:
     """The far side of :class:`emulator.ref.chiplet.Fabric`, with its memory, serving requests
     in order; a request whose burst the memory fails is answered ``ERROR_RESPONSE`` and
-    changes nothing (the memory refused it)."""
+    changes nothing (the memory refused it). ``WRITE``s pass the duplicate filter's rule
+    first (:class:`KeyBook`, far side ``plane``)."""
 
     def __init__(self, params: ChipletParams, memory_bytes: int,
-                 preload: dict[int, int] | None = None) -> None:
+                 preload: dict[int, int] | None = None, plane: int = 0) -> None:
         self.params = params
         self.bus_bytes = data_bytes(params)
         self.memory_bytes = memory_bytes
         self.endpoint = Endpoint(AddressMap(params, []), memory_bytes)
         self.endpoint.memory.contents.update(preload or {})
+        self.book = KeyBook(params, plane)
 
     @property
     def memory(self) -> ReferenceMemory:
         return self.endpoint.memory
 
-    def case(self, packet: Packet, fail: bool = False) -> Case:
+    def case(self, packet: Packet, fail: bool = False, plane: int | None = None) -> Case:
+        """The case of ``packet`` arriving now at far side ``plane`` (the book's own by
+        default)."""
+        return self.book.judge(flits(packet), lambda: self._served(packet, fail), plane)
+
+    def _served(self, packet: Packet, fail: bool) -> Case:
         request = decode_request(packet)
         fabric = Fabric(self.params, {request.destination: self.endpoint})
         inside = request.remote_address + request.byte_count <= self.memory_bytes
@@ -126,6 +388,13 @@ class ResponderReference:
 
 def flits(packet: Packet) -> list[int]:
     return [packet.header, *packet.payload]
+
+
+def retried(packet: Packet, plane: int, plane_tag: int, tag: int) -> Packet:
+    """``packet`` sent again after plane ``plane``, where it had tag ``plane_tag``, failed,
+    with ``tag`` in its header (:func:`emulator.ref.chiplet.retry_packet`)."""
+    header, *payload = retry_packet(flits(packet), plane, plane_tag, tag)
+    return Packet(header, tuple(payload))
 
 
 @dataclass
@@ -182,12 +451,21 @@ class RequestMaker:
                 enables = None
         return Piece(base + offset, count, (), data, enables)
 
+    def names(self, kind: str, number: int) -> tuple[int, int]:
+        """The source and tag of request ``number``: one of its own. A ``WRITE``'s tag is a
+        tag index below ``outstanding_tags`` of generation 0, so each names its own entry of
+        the duplicate filter; a ``READ``'s has the top bit set."""
+        if kind == "write":
+            tags = self.params.outstanding_tags
+            return number // tags % 1024, number % tags
+        return number >> 7 & 0x3FF, 0x80 | number & 0x7F
+
     def packet(self, kind: str | None = None) -> tuple[Packet, bool]:
         """A random request packet, and whether its burst is to fail."""
         kind = kind or self.rng.choice(["read", "write"])
         number, self.count = self.count, self.count + 1
         packet = request_packet(self.piece(kind), self.rng.randrange(1024),
-                                number >> 8, number & 0xFF)
+                                *self.names(kind, number))
         return packet, self.rng.random() < self.fail_rate
 
 
@@ -404,6 +682,27 @@ class AxiMemoryModel:
 
 
 @dataclass
+class KeyedMemoryModel(AxiMemoryModel):
+    """:class:`AxiMemoryModel` for several far sides that share a memory and a duplicate
+    filter: which far side carries out a WRITE depends on timing, so each write burst is
+    looked up by its address in ``bursts`` (one burst per address, shared by the far sides'
+    models) and taken from it; a second burst to an address, a WRITE carried out twice,
+    fails."""
+
+    bursts: dict[int, tuple[tuple[Burst, list[int], list[int]], bool]] = field(
+        default_factory=dict)
+
+    def _address(self, channel: str, out: dict[str, int]) -> None:
+        if channel == "aw":
+            address = out["awaddr"]
+            assert address in self.bursts, (
+                f"cycle {self.cycle}: AW at {address:#x}: no WRITE is to be carried out there "
+                "(carried out twice?)")
+            self.writes.append(self.bursts.pop(address))
+        super()._address(channel, out)
+
+
+@dataclass
 class CompletionScoreboard:
     """Every completion packet must be the expected one for its (destination, tag), in the
     order of its channel (read answers; write answers and refusals)."""
@@ -415,23 +714,19 @@ class CompletionScoreboard:
     flits: list[int] = field(default_factory=list)
     checked: int = 0
     commands: dict[Command, int] = field(default_factory=dict)
+    last_key: tuple[int, int] | None = None  # (destination, tag) of the last packet checked
 
     def __post_init__(self) -> None:
         self.order = {"read": deque(), "write": deque()}
         for case in self.cases:
-            if case.answer is None:
-                continue
-            key = _key(case.answer.header)
-            assert key not in self.expected, f"two requests answer to {key}"
-            self.expected[key] = case.answer
-            self.channels[key] = case.channel
-            self.order[case.channel].append(key)
+            self.expect(case)
 
     def flit(self, flit: int, last: bool) -> None:
         self.flits.append(flit)
         if last:
             header, *payload = self.flits
             self.flits = []
+            self.last_key = _key(header)
             assert not header >> HEADER_BODY.size, f"header flit {header:#x} has bits above"
             packet = Packet(header, tuple(payload))
             key = _key(header)
@@ -449,6 +744,16 @@ class CompletionScoreboard:
             command = packet.fields.message.transaction.command
             self.commands[command] = self.commands.get(command, 0) + 1
             self.checked += 1
+
+    def expect(self, case: Case) -> None:
+        """One more request, after those expected so far."""
+        if case.answer is None:
+            return
+        key = _key(case.answer.header)
+        assert key not in self.expected, f"two requests answer to {key}"
+        self.expected[key] = case.answer
+        self.channels[key] = case.channel
+        self.order[case.channel].append(key)
 
     def assert_drained(self) -> None:
         assert not self.flits, f"a completion was left unfinished: {self.flits}"

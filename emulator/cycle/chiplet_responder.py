@@ -1,24 +1,31 @@
 """Cycle model of the chiplet's far side (``hdl.chiplet.responder.Responder``).
 
 The model holds the RTL's registers one for one: the request decoder's state, saved header,
-saved extension bits and two counters; the write channel's pending queue, two data buffers
-with their bookkeeping, filling registers, AW register and completion register; the read
+extension bits, key, byte enables and decision bits, its data register and three counters;
+the write channel's pending queue, queue of keys in flight and queue of outcomes, two data
+buffers with their bookkeeping, filling registers, AW register and completion register; the read
 channel's pending queue, AR register, two data buffers, gathering and sending registers; and
-the completion merge (:class:`emulator.cycle.packet_merge.PacketMergeModel`). Given the
-values of all input ports in a cycle it returns the values of all output ports in that cycle,
-bit for bit the RTL's, whether or not a valid is high (W and completion payloads follow the
-RTL's multiplexers also while idle). The AXI4 members the channels do not drive (AxID,
-AxLOCK, AxCACHE, AxPROT, AxQOS, AxREGION) are zero, AxSIZE is the bus width and AxBURST INCR,
-as in the RTL.
+the completion merge (:class:`emulator.cycle.packet_merge.PacketMergeModel`). The duplicate
+filter is outside (:class:`emulator.cycle.duplicate_filter.DuplicateFilterModel`): its port
+is the ``filter.*`` ports. Given the values of all input ports in a cycle it returns the
+values of all output ports in that cycle, bit for bit the RTL's, whether or not a valid is
+high (W, completion and filter payloads follow the RTL's multiplexers also while idle). The
+AXI4 members the channels do not drive (AxID, AxLOCK, AxCACHE, AxPROT, AxQOS, AxREGION) are
+zero, AxSIZE is the bus width and AxBURST INCR, as in the RTL.
 
 The interface is that of :mod:`emulator.cycle.chiplet_write`, shared by the chiplet's cycle
 models so that they compose: ports by their dotted RTL path (``"m_axi.awvalid"``,
 ``"request.payload"``; a ``DELIVERED_FLIT`` payload as one integer, the flit in its low
 bits, ``last`` above); :meth:`ResponderModel.comb` maps the inputs of the current cycle to
 every output without changing state; :meth:`ResponderModel.tick` commits the clock edge.
-Only ``request.ready`` (from the request, ``memory_bytes``, AWREADY and ARREADY) and
-``m_axi.bready`` (from ``completion.ready``) depend on inputs of the same cycle; the other
-outputs come from registers.
+Outputs that depend on inputs of the same cycle: ``request.ready`` (from the request,
+``memory_bytes``, AWREADY, ARREADY and ``filter.entry_valid`` and ``filter.entry``),
+``filter.lookup.valid`` and ``filter.lookup.payload`` (from the request),
+``filter.update_valid`` and ``filter.update`` (from the filter's entry and AWREADY),
+``filter.record.valid`` and ``filter.record.payload`` (from BVALID and BRESP) and
+``m_axi.bready`` (from BVALID, through ``filter.record.ready``); the other
+outputs come from registers. None of them depends on ``filter.lookup.ready``, so a far side
+and the filter settle in one pass each way.
 
 The model starts as the RTL leaves reset. Every width and offset comes from
 :mod:`hdl.layouts`, :mod:`hdl.params` and the constants the RTL derives from them.
@@ -43,10 +50,18 @@ from hdl.chiplet.request_decoder import (
 from hdl.chiplet.responder_signals import (
     BLOCK_BITS,
     BLOCK_CHUNKS,
+    FILTER_ENTRY,
     FLIT_BYTE_BITS,
     FLIT_BYTES,
+    EntryState,
+    entry_address_layout,
+    filter_port_signature,
     lane_bits,
+    record_layout,
+    write_key_layout,
 )
+from hdl.chiplet.tag_translate import INDEX_FIELD_BITS
+from hdl.chiplet.write_signals import tag_bits
 from hdl.layouts import (
     ADDRESS_EXTENSION_FLIT,
     BYTE_ENABLE_BITS,
@@ -86,6 +101,18 @@ _BYTE_COUNT = _field(*_TRANSACTION, "byte_count")
 _HAS_EXTENSION = _field(*_TRANSACTION, "has_address_extension")
 _HAS_ENABLES = _field(*_TRANSACTION, "has_byte_enable")
 _HIGH_OFFSET, _ = field_slice(ADDRESS_EXTENSION_FLIT, "address_high")
+_RETRY_OFFSET, _ = field_slice(ADDRESS_EXTENSION_FLIT, "retry")
+_RETRY_PLANE_OFFSET, _RETRY_PLANE_BITS = field_slice(ADDRESS_EXTENSION_FLIT, "retry_plane")
+_RETRY_TAG_OFFSET, _RETRY_TAG_BITS = field_slice(ADDRESS_EXTENSION_FLIT, "retry_tag")
+_RETRY_PLANE_MASK = (1 << _RETRY_PLANE_BITS) - 1
+_RETRY_TAG_MASK = (1 << _RETRY_TAG_BITS) - 1
+_INDEX_FIELD_MASK = (1 << INDEX_FIELD_BITS) - 1
+#: A filter entry's fields (``FILTER_ENTRY``).
+_ENTRY_GENERATION, _ = field_slice(FILTER_ENTRY, "generation")
+_ENTRY_STATE, _ENTRY_STATE_BITS = field_slice(FILTER_ENTRY, "state")
+_ENTRY_OK, _ = field_slice(FILTER_ENTRY, "ok")
+_ENTRY_STATE_MASK = (1 << _ENTRY_STATE_BITS) - 1
+_PENDING, _DONE = EntryState.PENDING.value, EntryState.DONE.value
 _HIGH_MASK = (1 << EXTENSION_ADDRESS_BITS) - 1
 _HEADER_MASK = (1 << HEADER_BODY.size) - 1
 _FLIT_OFFSET, _ = field_slice(DELIVERED_FLIT, "flit")
@@ -122,8 +149,9 @@ _COUNT_MASK = _BYTE_COUNT[1]
 _COMPLETION_CONSTANT = pack(HEADER_BODY, {"link": {"kind": FlitKind.PACKET,
                                                    "vc": COMPLETION_VC}})
 
-#: The decoder's states: what the next request flit is.
-_HEADER, _EXTENSION, _ENABLES, _DATA, _SKIP = range(5)
+#: The decoder's states (``request_decoder._Flit``): what the next request flit is, or
+#: deciding a WRITE.
+_HEADER, _EXTENSION, _ENABLES, _DATA, _SKIP, _DECIDE = range(6)
 
 #: What a completion repeats of its request (``responder_signals.ANSWER``), as a tuple:
 #: (destination, source, tag, address, byte_count).
@@ -232,13 +260,16 @@ class _ReadBuffer:
 @dataclass(slots=True)
 class _Decision:
     """What the request decoder makes of the flit on ``request`` in its header, extension or
-    byte-enable state (``RequestDecoder``'s combinational signals)."""
+    byte-enable state, and of the saved packet in the others (``RequestDecoder``'s
+    combinational signals); the DECIDE state's signals come from :meth:`ResponderModel.
+    _judge`."""
 
     decide: int
-    to_write: int
+    to_decide: int  # a WRITE's deciding flit
+    to_write: int  # a refusal of anything but a WRITE
     to_read: int
     carry_out: int
-    is_write: int
+    is_read: int
     supported: int
     has_extension: int
     header: int
@@ -247,10 +278,29 @@ class _Decision:
     address: int
     enables: int
     has_enables: int
+    key: tuple[int, int]  # (plane, tag) as they arrived
+    in_range: int
+    lookup: int  # the key's entry address (``entry_address_layout``)
+    generation: int
+
+
+@dataclass(slots=True)
+class _Judgement:
+    """The DECIDE state's signals: the WRITE's entry, looked up in the last cycle."""
+
+    waiting: int = 0
+    duplicate: int = 0
+    carry: int = 0
+    decided: int = 0
+    ok: int = 0  # a duplicate's recorded outcome
+
+
+_NOT_DECIDING = _Judgement()
 
 
 class ResponderModel:
-    """``Responder(params)``, cycle for cycle: see the module docstring for the contract.
+    """``Responder(params, plane)``, cycle for cycle: see the module docstring for the
+    contract.
 
     Attributes
     ----------
@@ -260,12 +310,16 @@ class ResponderModel:
         The completion merge: read answers on input 0, write answers on input 1.
     """
 
-    def __init__(self, params: ChipletParams) -> None:
+    def __init__(self, params: ChipletParams, plane: int = 0) -> None:
         if params.axi_address_bits > REQUEST_ADDRESS_BITS or params.axi_address_bits < BLOCK_BITS:
             raise ValueError(f"chiplet.axi_address_bits = {params.axi_address_bits}: the "
                              f"responder takes {BLOCK_BITS} to {REQUEST_ADDRESS_BITS}; see "
                              "hdl/chiplet/request_decoder.py")
+        if not 0 <= plane < params.links:
+            raise ValueError(f"far side plane={plane}: the chiplet's planes are 0 to "
+                             f"{params.links - 1} (chiplet.links = {params.links})")
         self.params = params
+        self.plane = plane
         self.lanes = data_bytes(params)
         self.lane_bits = lane_bits(params)
         self.data_bits = params.axi_data_bits
@@ -278,6 +332,16 @@ class ResponderModel:
         self.slot_mask = (1 << (BLOCK_BITS - self.lane_bits)) - 1
         self.gather_beat_mask = (1 << (slots - 1).bit_length()) - 1
         self.depth = params.outstanding_tags
+        # A key's entry address (``entry_address_layout``) and its generation above it.
+        layout = entry_address_layout(params)
+        self.tag_mask = (1 << tag_bits(params)) - 1
+        self.source_offset, _ = field_slice(layout, "source")
+        self.plane_offset, plane_width = field_slice(layout, "plane")
+        self.plane_mask = (1 << plane_width) - 1
+        self.generation_offset, _ = field_slice(write_key_layout(params), "generation")
+        self.record_entry_offset, _ = field_slice(record_layout(params), "entry")
+        #: Cycles a WRITE waited for a pending entry of its key (a statistic, not a register).
+        self.waiting_cycles = 0
         self._ports(params)
         self._reset()
 
@@ -288,11 +352,16 @@ class ResponderModel:
                              "memory_bytes": params.axi_address_bits + 1}
         self.output_widths = {"request.ready": 1, "completion.valid": 1,
                               "completion.payload": flit,
-                              "refused_requests": COUNTER_BITS, "unsupported": COUNTER_BITS}
+                              "refused_requests": COUNTER_BITS, "unsupported": COUNTER_BITS,
+                              "duplicates": COUNTER_BITS}
         # The port is Out(AxiSignature): the manager's outputs are the responder's outputs.
         for name, member in AxiSignature(params).members.items():
             side = self.output_widths if member.flow == wiring.Out else self.input_widths
             side[f"m_axi.{name}"] = Shape.cast(member.shape).width
+        signature = filter_port_signature(params)
+        for path, member, _ in signature.flatten(signature.create()):
+            side = self.output_widths if member.flow == wiring.Out else self.input_widths
+            side[".".join(("filter", *map(str, path)))] = Shape.cast(member.shape).width
         constant = dict.fromkeys(self.output_widths, 0)
         for channel in ("aw", "ar"):
             constant[f"m_axi.{channel}size"] = self.lane_bits
@@ -304,10 +373,21 @@ class ResponderModel:
         self.state = _HEADER
         self.saved = 0
         self.saved_high = 0
+        self.saved_key = (0, 0)  # (plane, tag) as they arrived
+        self.saved_enables = 0
+        self.saved_carry = 0
+        self.saved_ended = 0
+        self.data_valid = 0
+        self.data_payload = 0
         self.refused_requests = 0
         self.unsupported = 0
-        # Write channel: (answer, refused) per request, in order.
-        self.writes_pending = _Queue(self.depth, (_NO_ANSWER, 0))
+        self.duplicates = 0
+        # Write channel: (answer, refused, ok) per request; the key (entry address,
+        # generation) of each WRITE whose B is to come; the outcome (ok) of each whose B came
+        # before it could be answered.
+        self.writes_pending = _Queue(self.depth, (_NO_ANSWER, 0, 0))
+        self.in_flight = _Queue(self.depth, (0, 0))
+        self.outcomes = _Queue(self.depth, 0)
         self.write_buffers = [_WriteBuffer(), _WriteBuffer()]
         self.next_fill = 0
         self.fill = 0
@@ -340,20 +420,21 @@ class ResponderModel:
 
     # -- the request decoder -------------------------------------------------------------
 
-    def _decode(self, flit: int, last: int, memory_bytes: int) -> _Decision | None:
-        """The decoder's decision for ``flit`` in this cycle; None in the data and skip
-        states, where it decides nothing."""
+    def _decode(self, flit: int, last: int, memory_bytes: int) -> _Decision:
+        """The decoder's combinational signals in this cycle, ``flit`` on ``request``."""
         state = self.state
-        if state >= _DATA:
-            return None
         in_header = state == _HEADER
         in_extension = state == _EXTENSION
+        in_enables = state == _ENABLES
         header = flit & _HEADER_MASK if in_header else self.saved
         if in_extension:
             high = flit >> _HIGH_OFFSET & _HIGH_MASK
         else:
             high = 0 if in_header else self.saved_high
-        enables = flit & _ALL_ENABLED if state == _ENABLES else _ALL_ENABLED
+        if in_enables:
+            enables = flit & _ALL_ENABLED
+        else:
+            enables = self.saved_enables if state == _DECIDE else _ALL_ENABLED
         command = header >> _COMMAND[0] & _COMMAND[1]
         is_packet = (header >> _KIND[0] & _KIND[1]) == _PACKET
         is_write = int(is_packet and command == _WRITE)
@@ -364,7 +445,7 @@ class ResponderModel:
         has_enables = header >> _HAS_ENABLES[0] & 1
         options_left = int((in_header and supported and (has_extension or has_enables))
                            or (in_extension and has_enables))
-        decide = int(not options_left or last)
+        decide = int((in_header or in_extension or in_enables) and (not options_left or last))
         count = header >> _BYTE_COUNT[0] & _COUNT_MASK
         address = header >> _ADDRESS[0] & _ADDRESS[1]
         data_flits = ((count + FLIT_BYTES - 1) >> FLIT_BYTE_BITS) & _DATA_FLITS_MASK \
@@ -378,22 +459,55 @@ class ResponderModel:
         end = ((remote & self.address_mask) + count) & self.end_mask
         inside = not remote >> self.address_bits and end <= memory_bytes
         carry_out = int(bool(supported and well_formed and inside))
-        to_write = decide & (is_write if carry_out else non_posted)
+        to_decide = decide & is_write
+        to_write = decide & (1 - is_write) & non_posted & (1 - carry_out)
         to_read = decide & carry_out & is_read
-        answer = (header >> _DESTINATION[0] & _DESTINATION[1],
-                  header >> _SOURCE[0] & _SOURCE[1], header >> _TAG[0] & _TAG[1], address,
-                  count)
-        return _Decision(decide, to_write, to_read, carry_out, is_write, supported,
+        tag = header >> _TAG[0] & _TAG[1]
+        source = header >> _SOURCE[0] & _SOURCE[1]
+        answer = (header >> _DESTINATION[0] & _DESTINATION[1], source, tag, address, count)
+        if in_extension and flit >> _RETRY_OFFSET & 1:
+            key = (flit >> _RETRY_PLANE_OFFSET & _RETRY_PLANE_MASK,
+                   flit >> _RETRY_TAG_OFFSET & _RETRY_TAG_MASK)
+        elif in_header or in_extension:
+            key = (self.plane, tag)
+        else:
+            key = self.saved_key
+        key_plane, key_tag = key
+        in_range = int(key_plane < self.params.links
+                       and key_tag & _INDEX_FIELD_MASK < self.params.outstanding_tags)
+        lookup = (key_tag & self.tag_mask | source << self.source_offset
+                  | (key_plane & self.plane_mask) << self.plane_offset)
+        return _Decision(decide, to_decide, to_write, to_read, carry_out, is_read, supported,
                          has_extension, header, high, answer, remote & self.address_mask,
-                         enables, has_enables)
+                         enables, has_enables, key, in_range, lookup,
+                         key_tag >> INDEX_FIELD_BITS & 1)
 
-    def _request_ready(self, decision: _Decision | None, awready: int, arready: int) -> int:
-        if self.state == _DATA:
-            return self.filling
-        if decision is None:
-            return 1
+    def _judge(self, decision: _Decision, entry_valid: int, entry: int) -> _Judgement:
+        """DECIDE: the WRITE's entry, looked up in the last cycle (``filter.entry``)."""
+        if self.state != _DECIDE:
+            return _NOT_DECIDING
+        in_range = decision.in_range
+        same = in_range and entry_valid and (entry >> _ENTRY_GENERATION & 1) \
+            == decision.generation
+        state = entry >> _ENTRY_STATE & _ENTRY_STATE_MASK
+        waiting = int(bool(same and state == _PENDING))
+        duplicate = int(bool(same and state == _DONE))
+        carry = int(bool(self.saved_carry and in_range and not duplicate))
+        decided = int(bool((not in_range or entry_valid) and not waiting))
+        return _Judgement(waiting, duplicate, carry, decided,
+                          duplicate & (entry >> _ENTRY_OK & 1))
+
+    def _request_ready(self, decision: _Decision, judgement: _Judgement, settled: int,
+                       arready: int) -> int:
+        state = self.state
+        data_free = not self.data_valid or self.filling
+        if state == _DATA:
+            return int(data_free)
+        if state == _DECIDE:
+            return int(bool(not self.saved_ended and settled
+                            and (not judgement.carry or data_free)))
         if decision.to_write:
-            return self._write_ready(not decision.carry_out, awready)
+            return self._write_ready(True, 0)
         if decision.to_read:
             return int(self.reads_pending.w_rdy and (not self.arvalid or arready))
         return 1
@@ -403,19 +517,49 @@ class ResponderModel:
         return int(self.writes_pending.w_rdy
                    and (refused or (self.fill_free and (not self.awvalid or awready))))
 
+    def _cycle(self, inputs: Mapping[str, int]) -> tuple[_Decision, _Judgement, int, int]:
+        """This cycle's decoder signals: the decision, the judgement, ``settled`` (a WRITE
+        decided and its command taken) and ``request.ready``."""
+        payload = inputs["request.payload"]
+        decision = self._decode(payload >> _FLIT_OFFSET & _FLIT_MASK,
+                                payload >> _LAST_OFFSET & 1, inputs["memory_bytes"])
+        judgement = self._judge(decision, inputs["filter.entry_valid"], inputs["filter.entry"])
+        settled = int(bool(judgement.decided
+                           and self._write_ready(not judgement.carry, inputs["m_axi.awready"])))
+        ready = self._request_ready(decision, judgement, settled, inputs["m_axi.arready"])
+        return decision, judgement, settled, ready
+
     # -- outputs ---------------------------------------------------------------------------
 
     def comb(self, inputs: Mapping[str, int]) -> dict[str, int]:
         """Every output port's value in this cycle, given every input port's."""
         outputs = dict(self._outputs)
-        payload = inputs["request.payload"]
-        decision = self._decode(payload >> _FLIT_OFFSET & _FLIT_MASK,
-                                payload >> _LAST_OFFSET & 1, inputs["memory_bytes"])
-        outputs["request.ready"] = self._request_ready(decision, inputs["m_axi.awready"],
-                                                       inputs["m_axi.arready"])
-        if self._bready_if_ready:
-            outputs["m_axi.bready"] = inputs["completion.ready"]
+        decision, judgement, settled, ready = self._cycle(inputs)
+        outputs["request.ready"] = ready
+        outputs["filter.lookup.valid"] = decision.in_range & int(
+            self.state == _DECIDE or bool(inputs["request.valid"] and decision.to_decide))
+        outputs["filter.lookup.payload"] = decision.lookup
+        outputs["filter.update_valid"] = settled & decision.in_range & (1 - judgement.duplicate)
+        outputs["filter.update"] = (decision.generation << _ENTRY_GENERATION
+                                    | (_PENDING if judgement.carry else _DONE) << _ENTRY_STATE)
+        # The WRITE whose B is next: its key recorded done as B is taken.
+        outputs["filter.record.valid"] = self._record_valid(inputs)
+        key_address, generation = self.in_flight.r_data
+        ok = int(inputs["m_axi.bresp"] == _OKAY)
+        outputs["filter.record.payload"] = key_address | (
+            generation << _ENTRY_GENERATION | _DONE << _ENTRY_STATE
+            | ok << _ENTRY_OK) << self.record_entry_offset
+        outputs["m_axi.bready"] = self._b_ready(inputs)
         return outputs
+
+    def _record_valid(self, inputs: Mapping[str, int]) -> int:
+        """``filter.record.valid``: a WRITE's B is to come, and valid."""
+        return int(bool(self.in_flight.r_rdy and inputs["m_axi.bvalid"]))
+
+    def _b_ready(self, inputs: Mapping[str, int]) -> int:
+        """BREADY: a WRITE's B is to come, and its key is being recorded."""
+        return int(bool(self.in_flight.r_rdy and self.outcomes.w_rdy
+                        and inputs["filter.record.ready"]))
 
     def _settle(self) -> None:
         """Everything the outputs and the next edge need that depends on state only."""
@@ -447,9 +591,8 @@ class ResponderModel:
         outputs["m_axi.wstrb"] = strobe
 
         # Write channel: the answer at the head of the queue.
-        head, self.head_refused = self.writes_pending.r_data
-        pending = self.writes_pending.r_rdy
-        self.write_head_answer = head
+        self.write_head_answer, self.head_refused, self.head_ok = self.writes_pending.r_data
+        self.write_pending = self.writes_pending.r_rdy
         write_completion = (self.write_completion_flit | 1 << _LAST_OFFSET)
 
         # Read channel: AR, and R into the gathering buffer.
@@ -492,16 +635,10 @@ class ResponderModel:
         else:
             outputs["completion.valid"] = sent.full
             outputs["completion.payload"] = read_completion
-        # BREADY: a write at the head, and the completion register free (or freed now, when
-        # the merge passes completion.ready to it).
-        bready_base = pending and not self.head_refused
-        self._bready_if_ready = bool(bready_base and self.write_completion_valid
-                                     and self.chosen == 1)
-        outputs["m_axi.bready"] = int(bool(bready_base and not self.write_completion_valid))
-        self.write_pending = pending
 
         outputs["refused_requests"] = self.refused_requests
         outputs["unsupported"] = self.unsupported
+        outputs["duplicates"] = self.duplicates
         self._outputs = outputs
 
     # -- the clock edge --------------------------------------------------------------------
@@ -513,26 +650,25 @@ class ResponderModel:
         last = payload >> _LAST_OFFSET & 1
         awready = inputs["m_axi.awready"]
         arready = inputs["m_axi.arready"]
-        decision = self._decode(flit, last, inputs["memory_bytes"])
+        decision, judgement, settled, ready = self._cycle(inputs)
+        self.waiting_cycles += judgement.waiting
         request_valid = inputs["request.valid"]
-        taken = request_valid and self._request_ready(decision, awready, arready)
+        taken = bool(request_valid and ready)
 
         # Handshakes of this cycle, from the state before the edge.
-        write_command = read_command = False
-        if decision is not None and request_valid:
-            if decision.to_write:
-                write_command = bool(self._write_ready(not decision.carry_out, awready))
-            elif decision.to_read:
-                read_command = bool(taken)
-        store = self.state == _DATA and request_valid and self.filling
+        write_command = bool(settled) or bool(request_valid and decision.to_write
+                                              and self._write_ready(True, awready))
+        read_command = bool(request_valid and decision.to_read and ready)
+        store = self.data_valid and self.filling
         w_taken = self.wvalid and inputs["m_axi.wready"]
         completion_ready = inputs["completion.ready"]
         chosen = self.chosen
         write_completion_ready = completion_ready if chosen == 1 else 0
         read_completion_ready = completion_ready if chosen == 0 else 0
         out_free = not self.write_completion_valid or write_completion_ready
-        bvalid = inputs["m_axi.bvalid"]
-        answer_now = self.write_pending and out_free and (self.head_refused or bvalid)
+        b_taken = bool(inputs["m_axi.bvalid"] and self._b_ready(inputs))
+        answer_now = bool(self.write_pending and out_free
+                          and (self.head_refused or self.outcomes.r_rdy or b_taken))
         r_taken = inputs["m_axi.rvalid"] and self.rready
         sent = self.read_buffers[self.send]
         read_sent = sent.full and read_completion_ready
@@ -540,20 +676,40 @@ class ResponderModel:
         completion_last = 1 if chosen else (self.last_data_flit if self.in_data
                                             else sent.error)
 
-        self._tick_decoder(decision, taken, flit, last)
-        self._tick_writes(decision, write_command, store, flit, w_taken, awready,
-                          write_completion_ready, answer_now, inputs["m_axi.bresp"])
+        store_flit = self.data_payload
+        self._tick_decoder(decision, judgement, settled, taken, flit, last)
+        self._tick_writes(decision, judgement, write_command, store, store_flit, w_taken,
+                          awready, write_completion_ready, answer_now, b_taken,
+                          inputs["m_axi.bresp"])
         self._tick_reads(decision, read_command, arready, r_taken, inputs["m_axi.rdata"],
                          inputs["m_axi.rresp"], read_sent)
         self.merge.step(chosen, completion_valid and completion_ready, completion_last)
         self._settle()
 
-    def _tick_decoder(self, decision: _Decision | None, taken: bool, flit: int,
-                      last: int) -> None:
-        if not taken:
-            return
+    def _tick_decoder(self, decision: _Decision, judgement: _Judgement, settled: int,
+                      taken: bool, flit: int, last: int) -> None:
         state = self.state
-        if decision is None:  # data or skip
+        # The data register: a WRITE's data flits on their way to the write channel.
+        if taken and (state == _DATA or judgement.carry):
+            self.data_valid = 1
+            self.data_payload = flit
+        elif self.filling:
+            self.data_valid = 0
+        if settled:
+            if self.saved_ended or (taken and last):
+                self.state = _HEADER
+            elif judgement.carry:
+                self.state = _DATA
+            else:
+                self.state = _SKIP
+            if judgement.duplicate:
+                self.duplicates = (self.duplicates + 1) & _COUNTER_MASK
+            elif not judgement.carry:
+                self.refused_requests = (self.refused_requests + 1) & _COUNTER_MASK
+            return
+        if not taken or state == _DECIDE:
+            return
+        if state >= _DATA:  # data or skip
             if last:
                 self.state = _HEADER
             return
@@ -561,14 +717,18 @@ class ResponderModel:
             self.saved = decision.header
         if state in (_HEADER, _EXTENSION):
             self.saved_high = decision.high
+            self.saved_key = decision.key
         if decision.decide:
-            if last:
+            if decision.to_decide:
+                self.state = _DECIDE
+                self.saved_enables = decision.enables
+                self.saved_carry = decision.carry_out
+                self.saved_ended = last
+            elif last:
                 self.state = _HEADER
-            elif decision.carry_out and decision.is_write:
-                self.state = _DATA
             else:
                 self.state = _SKIP
-            if decision.supported and not decision.carry_out:
+            if decision.is_read and not decision.carry_out:
                 self.refused_requests = (self.refused_requests + 1) & _COUNTER_MASK
             if not decision.supported:
                 self.unsupported = (self.unsupported + 1) & _COUNTER_MASK
@@ -577,8 +737,9 @@ class ResponderModel:
         else:
             self.state = _ENABLES
 
-    def _tick_writes(self, decision: _Decision | None, accept: bool, store: bool, flit: int,
-                     w_taken: bool, awready: int, completion_ready: int, answer_now: bool,
+    def _tick_writes(self, decision: _Decision, judgement: _Judgement, accept: bool,
+                     store: bool, flit: int, w_taken: bool, awready: int,
+                     completion_ready: int, answer_now: bool, b_taken: bool,
                      bresp: int) -> None:
         # The registers as they were before the edge: later statements of the RTL read them.
         buffers = self.write_buffers
@@ -591,7 +752,7 @@ class ResponderModel:
         wlast = self.wlast
         if awready:
             self.awvalid = 0
-        refused = accept and not decision.carry_out
+        refused = accept and not judgement.carry
         if accept and not refused:
             address, count = decision.address, decision.answer[4]
             offset = address & _BLOCK_MASK
@@ -633,12 +794,22 @@ class ResponderModel:
                 self.drain = drain ^ 1
         if completion_ready:
             self.write_completion_valid = 0
+        b_ok = int(bresp == _OKAY)
+        outcome_waits = self.outcomes.r_rdy
         if answer_now:
-            error = self.head_refused or bresp != _OKAY
+            if self.head_refused:
+                error = not self.head_ok
+            else:
+                error = not (self.outcomes.r_data if outcome_waits else b_ok)
             self.write_completion_valid = 1
             self.write_completion_flit = _completion_header(
                 self.write_head_answer, _ERROR_RESPONSE if error else _WRITE_RESPONSE, 0)
-        queued = (decision.answer, int(refused)) if accept else None
+        answered_write = answer_now and not self.head_refused
+        self.outcomes.step(b_taken and not (answered_write and not outcome_waits), b_ok,
+                           answered_write)
+        self.in_flight.step(accept and not refused, (decision.lookup, decision.generation),
+                            b_taken)
+        queued = (decision.answer, int(refused), judgement.ok) if accept else None
         self.writes_pending.step(accept, queued, answer_now)
 
     def _tick_reads(self, decision: _Decision | None, accept: bool, arready: int,

@@ -17,17 +17,22 @@ from .responder_signals import (
     BLOCK_CHUNKS,
     FLIT_BYTE_BITS,
     FLIT_BYTES,
+    EntryState,
     burst_length,
     completion_header,
     lane_bits,
     pending_queue,
+    record_layout,
     write_channel_members,
     write_command_layout,
+    write_key_layout,
 )
 
 #: What waits in the pending queue for each request, in order: what its completion repeats,
-#: and whether it was refused (answered without a burst).
-PENDING = data.StructLayout({"answer": ANSWER, "refused": 1})
+#: whether it is answered without a burst (``refused``) and then whether with
+#: ``WRITE_RESPONSE`` (``ok``: a duplicate of a WRITE that succeeded).
+PENDING = data.StructLayout({"answer": ANSWER, "refused": 1, "ok": 1})
+
 
 #: One data buffer's bookkeeping, in byte positions inside the block (address modulo 256):
 #: the packet's first byte and the end of its bytes, the end of the bytes written so far, the
@@ -56,11 +61,20 @@ class ManagerWrites(wiring.Component):
     as many writes are outstanding as the pending queue holds (``outstanding_tags``). W beats
     may come before their AW is taken, as AXI4 allows.
 
-    **Completions.** A refused request needs no burst: it is queued with the WRITEs and
-    answered ``ERROR_RESPONSE`` when it reaches the head of the queue. A WRITE at the head
-    waits for its B (BRESP in AW order): ``WRITE_RESPONSE`` when OKAY, else
-    ``ERROR_RESPONSE``. Each completion is a header-only packet in a register, valid the
-    cycle after its B is taken.
+    **Recording.** B returns in AW order; the keys of the WRITEs whose B is to come wait in
+    that order in a queue (``in_flight``). B is taken in the cycle it is valid, as its key is
+    recorded done in the duplicate filter (``record``, ok when BRESP is OKAY), unless the
+    filter makes the record wait; the outcome then waits in a queue (``outcomes``) until
+    its WRITE is answered. B does not wait for the completion output: a far side whose
+    completions are stuck (its plane dead) still takes every B and records every key, so a
+    retry of any of its WRITEs finishes on another far side.
+
+    **Completions.** A refused request (or a duplicate) needs no burst: it is queued with the
+    WRITEs and answered when it reaches the head of the queue, ``ERROR_RESPONSE`` (or, a
+    duplicate of a WRITE that succeeded, ``WRITE_RESPONSE``). A WRITE at the head is answered
+    once its B has been taken (in the same cycle, if no earlier outcome waits):
+    ``WRITE_RESPONSE`` when OKAY, else ``ERROR_RESPONSE``. Each completion is a header-only
+    packet in a register, valid the cycle after its B is taken when the register is free.
 
     Members
     -------
@@ -71,8 +85,11 @@ class ManagerWrites(wiring.Component):
         The data flits of each WRITE taken on ``command``, in order; ready while a WRITE has
         flits to come.
     aw*, w*, b* : the AW, W and B members of AxiSignature(params), as a manager
-        AW and W hold valid and payload until ready; BREADY is high while the completion
-        register can take the answer of a WRITE at the head of the queue.
+        AW and W hold valid and payload until ready; BREADY is ``record.ready`` while a
+        WRITE's B is to come (combinationally from BVALID, through ``record``).
+    record : Out(stream.Signature(record_layout(params)))
+        The key of the WRITE whose B is next and its entry {generation, done, ok}: valid
+        with BVALID while a B is to come; the payload combinationally from BRESP.
     completion : Out(stream.Signature(DELIVERED_FLIT))
         ``WRITE_RESPONSE`` and ``ERROR_RESPONSE`` packets, one flit each, in the order of
         ``command``; a register.
@@ -84,6 +101,7 @@ class ManagerWrites(wiring.Component):
             "command": In(stream.Signature(write_command_layout(params))),
             "data": In(stream.Signature(FLIT_BITS)),
             **write_channel_members(params),
+            "record": Out(stream.Signature(record_layout(params))),
             "completion": Out(stream.Signature(DELIVERED_FLIT)),
         })
 
@@ -94,6 +112,11 @@ class ManagerWrites(wiring.Component):
         lanes_log = lane_bits(params)
         chunk_bits = BLOCK_BITS - FLIT_BYTE_BITS
         m.submodules.pending = pending = pending_queue(params, PENDING.size)
+        # The keys of the WRITEs whose B is to come, in AW order (so in B order), and the
+        # outcomes of those whose B came before they could be answered.
+        m.submodules.in_flight = in_flight = pending_queue(params,
+                                                           write_key_layout(params).size)
+        m.submodules.outcomes = outcomes = pending_queue(params, 1)
 
         buffers = [Signal(BUFFER, name=f"buffer_{b}") for b in range(2)]
         contents = [Signal(8 * MAX_DATA_BYTES, name=f"contents_{b}") for b in range(2)]
@@ -112,7 +135,10 @@ class ManagerWrites(wiring.Component):
             pending.w_en.eq(accept),
         ]
         queued = PENDING(pending.w_data)
-        m.d.comb += [queued.answer.eq(command.answer), queued.refused.eq(command.refused)]
+        m.d.comb += [queued.answer.eq(command.answer), queued.refused.eq(command.refused),
+                     queued.ok.eq(command.ok),
+                     in_flight.w_en.eq(accept & ~command.refused),
+                     in_flight.w_data.eq(command.key)]
         m.d.comb += [self.awid.eq(0), self.awsize.eq(lanes_log), self.awburst.eq(BurstType.INCR)]
         with m.If(self.awready):
             m.d.sync += self.awvalid.eq(0)
@@ -239,19 +265,41 @@ class ManagerWrites(wiring.Component):
             with m.If(self.wlast):
                 m.d.sync += drain.eq(~drain)
 
-        # Answering, in order: the head of the pending queue, once its B (if any) is in.
-        head = PENDING(pending.r_data)
-        out_free = Signal()
+        # B, taken as soon as it is valid and its key recorded done: whatever the completion
+        # output does, the outcome waits in ``outcomes`` until its request is answered.
+        in_flight_key = write_key_layout(params)(in_flight.r_data)
+        b_taken = Signal()
         m.d.comb += [
-            out_free.eq(~self.completion.valid | self.completion.ready),
-            self.bready.eq(pending.r_rdy & ~head.refused & out_free),
+            self.record.valid.eq(in_flight.r_rdy & self.bvalid),
+            self.record.payload.address.eq(in_flight_key.address),
+            self.record.payload.entry.generation.eq(in_flight_key.generation),
+            self.record.payload.entry.state.eq(EntryState.DONE),
+            self.record.payload.entry.ok.eq(self.bresp == Response.OKAY),
+            self.bready.eq(in_flight.r_rdy & outcomes.w_rdy & self.record.ready),
+            b_taken.eq(self.bvalid & self.bready),
+            in_flight.r_en.eq(b_taken),
         ]
+
+        # Answering, in order: the head of the pending queue, once its outcome is known (a
+        # write's B taken before, or now while no other outcome waits).
+        head = PENDING(pending.r_data)
+        outcome_known = Signal()
+        outcome_ok = Signal()
+        m.d.comb += [
+            outcome_known.eq(outcomes.r_rdy | b_taken),
+            outcome_ok.eq(Mux(outcomes.r_rdy, outcomes.r_data, self.bresp == Response.OKAY)),
+        ]
+        out_free = Signal()
         answer_now = Signal()
         error = Signal()
         m.d.comb += [
-            answer_now.eq(pending.r_rdy & out_free & (head.refused | self.bvalid)),
-            error.eq(head.refused | (self.bresp != Response.OKAY)),
+            out_free.eq(~self.completion.valid | self.completion.ready),
+            answer_now.eq(pending.r_rdy & out_free & (head.refused | outcome_known)),
+            error.eq(Mux(head.refused, ~head.ok, ~outcome_ok)),
             pending.r_en.eq(answer_now),
+            outcomes.r_en.eq(answer_now & ~head.refused),
+            outcomes.w_en.eq(b_taken & ~(answer_now & ~head.refused & ~outcomes.r_rdy)),
+            outcomes.w_data.eq(self.bresp == Response.OKAY),
         ]
         response = Signal(Command)
         m.d.comb += response.eq(Mux(error, Command.ERROR_RESPONSE, Command.WRITE_RESPONSE))

@@ -2,15 +2,18 @@
 
 The packet format lives in :mod:`hdl.layouts` and the AXI4 signature in
 :mod:`hdl.chiplet.axi`; this module holds the shapes the request decoder and the two manager
-channels (writes, reads) exchange, the AXI4 members each channel drives, and the two pieces
-of logic both channels need: a burst's AxLEN and a completion's header.
+channels (writes, reads) exchange, the AXI4 members each channel drives, the two pieces of
+logic both channels need (a burst's AxLEN and a completion's header), and what a far side and
+the chiplet's duplicate filter (:mod:`hdl.chiplet.duplicate_filter`) exchange: a ``WRITE``'s
+key, a table entry, and the port between them (:func:`filter_port_signature`).
 """
 
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal, Value
-from amaranth.lib import data, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
 
 from ..layouts import (
     BYTE_ENABLE_BITS,
@@ -21,9 +24,12 @@ from ..layouts import (
     TRANSACTION_HEADER,
     Command,
     FlitKind,
+    field_width,
 )
 from ..params import ChipletParams
 from .axi import AxiSignature, data_bytes
+from .packet_merge import index_bits
+from .write_signals import tag_bits
 
 #: Bytes in a flit, and their log2.
 FLIT_BYTES = FLIT_BITS // 8
@@ -40,21 +46,86 @@ ANSWER = data.StructLayout({name: TRANSACTION_HEADER[name].shape
                                          "byte_count")})
 
 
+#: Width of a requester's endpoint ID (a header's ``source``).
+SOURCE_BITS = field_width(TRANSACTION_HEADER, "source")
+
+
+class EntryState(enum.Enum, shape=2):
+    """What the duplicate filter knows of a ``WRITE`` key (docs/chiplet.md, "Executing
+    once")."""
+
+    NONE = 0  #: never seen (every entry at power-up; a reset does not clear the table)
+    PENDING = 1  #: carried out, its B not yet valid
+    DONE = 2  #: its B was valid, or it was refused
+
+
+#: One entry of the duplicate filter: the generation of the last key recorded for a plane,
+#: source and tag index, its state, and (when done) whether it succeeded.
+FILTER_ENTRY = data.StructLayout({"generation": 1, "state": EntryState, "ok": 1})
+
+
+def plane_bits(params: ChipletParams) -> int:
+    """Width of a plane number below ``links``."""
+    return index_bits(params.links)
+
+
+def entry_address_layout(params: ChipletParams) -> data.StructLayout:
+    """Where a ``WRITE`` key's entry lies in the duplicate filter: the plane (the bank), and
+    in it the source and the tag index (``index`` lowest: the bank's address is the first
+    ``tag_bits + SOURCE_BITS`` bits)."""
+    return data.StructLayout({"index": tag_bits(params), "source": SOURCE_BITS,
+                              "plane": plane_bits(params)})
+
+
+def write_key_layout(params: ChipletParams) -> data.StructLayout:
+    """A ``WRITE`` key: its entry's address and the tag's generation."""
+    return data.StructLayout({"address": entry_address_layout(params), "generation": 1})
+
+
+def record_layout(params: ChipletParams) -> data.StructLayout:
+    """What a far side writes into the filter when a ``WRITE``'s B is valid: the entry's
+    address and its new contents."""
+    return data.StructLayout({"address": entry_address_layout(params), "entry": FILTER_ENTRY})
+
+
+def filter_port_signature(params: ChipletParams) -> wiring.Signature:
+    """One far side's port of the duplicate filter, as the far side sees it.
+
+    ``lookup``: a read of the entry at ``lookup.payload`` (plane below ``links``), taken when
+    ``ready`` (the filter's grant; it may depend on ``valid``). In the next cycle
+    ``entry_valid`` is high and ``entry`` holds that entry as the table has it after the
+    writes of the lookup's cycle; ``update_valid`` then writes ``update`` over it, and
+    nothing else writes the entry's bank in that cycle. An update in any other cycle is
+    ignored. ``record``: a write of ``record.payload.entry`` at ``record.payload.address``,
+    taken when ``ready`` (the filter's grant, which may depend on ``valid``).
+    """
+    return wiring.Signature({
+        "lookup": Out(stream.Signature(entry_address_layout(params))),
+        "entry_valid": In(1),
+        "entry": In(FILTER_ENTRY),
+        "update_valid": Out(1),
+        "update": Out(FILTER_ENTRY),
+        "record": Out(stream.Signature(record_layout(params))),
+    })
+
+
 def lane_bits(params: ChipletParams) -> int:
     """Log2 of the byte lanes of the AXI4 data bus."""
     return data_bytes(params).bit_length() - 1
 
 
 def write_command_layout(params: ChipletParams) -> data.StructLayout:
-    """A request the write channel answers: a ``WRITE`` to carry out, or (``refused``) any
-    non-posted request to answer with ``ERROR_RESPONSE`` without touching the memory.
+    """A request the write channel answers: a ``WRITE`` to carry out, or (``refused``) a
+    request to answer without touching the memory: with ``ERROR_RESPONSE``, or with
+    ``WRITE_RESPONSE`` when ``ok`` (a duplicate of a ``WRITE`` that succeeded).
 
-    ``address`` is the remote address and ``enables`` the byte-enable flit (all ones when
-    the packet has none, ``has_byte_enable`` clear); both matter only when not refused.
+    ``address`` is the remote address, ``enables`` the byte-enable flit (all ones when the
+    packet has none, ``has_byte_enable`` clear) and ``key`` the ``WRITE``'s key, recorded done
+    when its B is valid; they matter only when not refused.
     """
     return data.StructLayout({
-        "answer": ANSWER, "refused": 1, "address": params.axi_address_bits,
-        "enables": BYTE_ENABLE_BITS, "has_byte_enable": 1})
+        "answer": ANSWER, "refused": 1, "ok": 1, "address": params.axi_address_bits,
+        "enables": BYTE_ENABLE_BITS, "has_byte_enable": 1, "key": write_key_layout(params)})
 
 
 def read_command_layout(params: ChipletParams) -> data.StructLayout:

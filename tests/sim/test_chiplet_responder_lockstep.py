@@ -1,11 +1,14 @@
 """The far side RTL against its cycle model, cycle for cycle, on Icarus and Verilator.
 
-The exported ``Responder`` and ``emulator.cycle.chiplet_responder.ResponderModel`` take one
-random stimulus (``testbench.chiplet_responder_lockstep``): READ and WRITE requests of every
-size and place, malformed and unsupported packets, an AXI4 memory with random back-pressure,
-latency and SLVERR, back-pressure on the completions. Every output port must have the
-model's value in every cycle; completions, bursts, the memory and the counters are also
-checked against ``emulator.ref.chiplet``.
+The exported far side with its duplicate filter (``testbench.chiplet_responder.FarSide``: a
+``Responder`` and a ``DuplicateFilter``) and its model (``FarSideModel``:
+``emulator.cycle.chiplet_responder.ResponderModel`` and ``emulator.cycle.duplicate_filter.
+DuplicateFilterModel``) take one random stimulus (``testbench.chiplet_responder_lockstep``):
+READ and WRITE requests of every size and place, malformed and unsupported packets, retries
+(copies of earlier WRITEs, keys never seen, keys naming no entry, READs), an AXI4 memory
+with random back-pressure, latency and SLVERR, back-pressure on the completions. Every output
+port must have the model's value in every cycle; completions, bursts, the memory and the
+counters are also checked against ``emulator.ref.chiplet`` and the filter's rule.
 
 Inputs are written just after a rising edge and outputs read in the read-only phase of the
 same time step, when they have settled. ``CYCLES`` sets the cycles during which requests
@@ -21,9 +24,9 @@ import random
 import cocotb
 import pytest
 
-from hdl.chiplet.responder import Responder
 from hdl.params import PRESETS, ChipletParams, SystemParams
 from hdl.toolchain import SIMULATORS
+from testbench.chiplet_responder import FarSide
 from testbench.chiplet_responder_lockstep import LockstepScenario, ResponderLockstep
 from testbench.cocotb_lockstep import run_lockstep
 from testbench.runner import params_in_test, run_cocotb
@@ -52,6 +55,7 @@ async def lockstep(dut) -> None:
                   lockstep.cycle, seconds, lockstep.cycle / seconds, summary)
     assert set(summary["commands"]) == {"READ_RESPONSE", "WRITE_RESPONSE", "ERROR_RESPONSE"}
     assert summary["refused"] > 0 and summary["unsupported"] > 0, summary
+    assert summary["duplicates"] > 0 and summary["waiting cycles"] > 0, summary
 
 
 @pytest.mark.sim
@@ -63,4 +67,4 @@ async def lockstep(dut) -> None:
 def test_chiplet_responder_lockstep(simulator: str, system: SystemParams) -> None:
     cycles = os.environ.get(CYCLES_VARIABLE, str(DEFAULT_CYCLES[simulator]))
     run_cocotb(TOP, simulator, "tests.sim.test_chiplet_responder_lockstep", system,
-               extra_env={CYCLES_VARIABLE: cycles}, component=Responder(system.chiplet))
+               extra_env={CYCLES_VARIABLE: cycles}, component=FarSide(system.chiplet))

@@ -1,28 +1,32 @@
-"""The chiplet's far side (``Responder``) in Amaranth's simulator.
+"""The chiplet's far side (``Responder``, with the ``DuplicateFilter`` it uses: the test top
+``testbench.chiplet_responder.FarSide``) in Amaranth's simulator.
 
 Random READ and WRITE requests (1 to 256 bytes, unaligned, with and without byte enables,
 with address-extension flits, some beyond ``memory_bytes``) against an AXI4 memory model with
 random back-pressure, latency and SLVERR answers, and random back-pressure on the completions:
 every completion must be bit for bit the reference's (``emulator.ref.chiplet``), every burst
 the reference's ``manager_burst`` and legal, the memory the reference's after the writes
-(``testbench.chiplet_responder``). Also malformed and unsupported packets, the throughput of
-back-to-back 256-byte requests and the latencies docs/chiplet.md states.
+(``testbench.chiplet_responder``). Also malformed and unsupported packets, duplicates (retries
+and originals of WRITEs seen, keys naming no entry), the throughput of back-to-back requests
+on one far side and on two sharing a filter, the latencies docs/chiplet.md states, and a
+Verilator lint.
 """
 
 from __future__ import annotations
 
 import random
+import subprocess
 from collections import deque
 from dataclasses import dataclass, field
 
 import pytest
+from amaranth.back import verilog
 from amaranth.sim import Simulator
 
 from emulator.ref.axi import ReferenceMemory
 from emulator.ref.chiplet import Piece, Request, completion, request_packet
 from emulator.ref.framing import Packet
 from hdl.chiplet.axi import data_bytes
-from hdl.chiplet.responder import Responder
 from hdl.layouts import (
     ADDRESS_EXTENSION_FLIT,
     BYTE_ENABLE_FLIT,
@@ -31,20 +35,27 @@ from hdl.layouts import (
     Command,
     pack,
 )
+from hdl.lint import WAIVERS
 from hdl.params import ChipletParams
+from hdl.toolchain import verilator_binary
 from testbench.chiplet_responder import (
     AR_FIELDS,
     AW_FIELDS,
+    COUNTERS,
     HIGH_BASE,
+    REGION_BYTES,
     W_FIELDS,
     AxiMemoryModel,
     Case,
     CompletionScoreboard,
+    FarSide,
     RequestMaker,
     ResponderReference,
     flits,
+    header_request,
     memory_size,
     read_preload,
+    retried,
 )
 
 AXI_INPUTS = ("awready", "wready", "arready", "bvalid", "bid", "bresp", "rvalid", "rid",
@@ -69,7 +80,7 @@ def run(params: ChipletParams, cases: list[Case], memory_bytes: int, preload: di
         seed: int, pause: float = 0.3, latency: tuple[int, int] = (1, 20)) -> Run:
     """Send every case's packet, answer the bursts from a memory model, check completions."""
     rng = random.Random(seed)
-    dut = Responder(params)
+    dut = FarSide(params)
     memory = ReferenceMemory(data_bytes(params))
     memory.contents.update(preload)
     writes = deque((case.burst, case.fail) for case in cases
@@ -136,8 +147,7 @@ def run(params: ChipletParams, cases: list[Case], memory_bytes: int, preload: di
             cycle += 1
             await ctx.tick()
         result.cycles = cycle
-        result.counters = {name: ctx.get(getattr(dut, name))
-                           for name in ("refused_requests", "unsupported")}
+        result.counters = {name: ctx.get(getattr(dut, name)) for name in COUNTERS}
 
     simulator = Simulator(dut)
     simulator.add_clock(1e-9)
@@ -164,7 +174,7 @@ def check_random(params: ChipletParams, count: int, seed: int) -> Run:
     assert result.scoreboard.checked == count
     assert result.axi.memory.contents == reference.memory.contents, "memory differs"
     refused = sum(case.burst is None for case in cases)
-    assert result.counters == {"refused_requests": refused, "unsupported": 0}
+    assert result.counters == {"refused_requests": refused, "unsupported": 0, "duplicates": 0}
     return result
 
 
@@ -238,7 +248,7 @@ def test_malformed_and_unsupported_packets() -> None:
     preload = {0x100 + n: n for n in range(32)}
     reference = ResponderReference(params, memory_size(params), preload)
     data = [0x0123456789ABCDEF0011223344556677, 0xFFEEDDCCBBAA99887766554433221100]
-    good_write = request_packet(Piece(0x200, 20, (), bytes(range(20))), 9, 3, 100)
+    good_write = request_packet(Piece(0x200, 20, (), bytes(range(20))), 9, 3, 0)
     good_read = request_packet(Piece(0x108, 24, ()), 9, 3, 101)
     extension = pack(ADDRESS_EXTENSION_FLIT, {"address_high": 1 << 10})
     cases = [
@@ -248,8 +258,8 @@ def test_malformed_and_unsupported_packets() -> None:
         reference.case(good_write),
         Case(_packet(Command.WRITE, data, 3, address=0xF0, byte_count=32),
              _refusal(3, 0xF0, 32)),  # crosses 0x100
-        Case(_packet(Command.WRITE, data, 4, length=3, address=0x40, byte_count=32),
-             _refusal(4, 0x40, 32)),  # says 3 payload flits, has 2
+        Case(_packet(Command.WRITE, data, 0x41, length=3, address=0x40, byte_count=32),
+             _refusal(0x41, 0x40, 32)),  # says 3 payload flits, has 2
         Case(_packet(Command.READ, [extension], 5, address=0x40, byte_count=4,
                      has_address_extension=1), _refusal(5, 0x40, 4)),  # beyond 2^48
         Case(_packet(Command.ATOMIC_FETCH_ADD, data[:1], 6, address=0x40, byte_count=8),
@@ -258,7 +268,7 @@ def test_malformed_and_unsupported_packets() -> None:
         Case(_packet(Command.POSTED_WRITE, data, 7, address=0x40, byte_count=32), None),
         Case(_packet(Command.READ_RESPONSE, data, 8, address=0x40, byte_count=32), None),
         Case(_packet(Command.REDUCE_WRITE, [], 10, address=0x40, byte_count=32), None),
-        reference.case(request_packet(Piece(0x310, 16, (), bytes(16), 0x00FF), 9, 3, 102)),
+        reference.case(request_packet(Piece(0x310, 16, (), bytes(16), 0x00FF), 9, 3, 0x42)),
         # A READ with a byte-enable flit: the enables are ignored, as the reference does.
         reference.case(Packet.build([pack(BYTE_ENABLE_FLIT, {"byte_enable": 5})],
                                     link={"vc": REQUEST_VC}, transaction={
@@ -269,7 +279,61 @@ def test_malformed_and_unsupported_packets() -> None:
     result = run(params, cases, memory_size(params), preload, seed=1)
     assert result.scoreboard.checked == sum(case.answer is not None for case in cases)
     assert result.axi.memory.contents == reference.memory.contents
-    assert result.counters == {"refused_requests": 5, "unsupported": 4}
+    assert result.counters == {"refused_requests": 5, "unsupported": 4, "duplicates": 0}
+
+
+def test_duplicates_answered_with_the_recorded_outcome() -> None:
+    """WRITEs known by their key (docs/chiplet.md, "Executing once"): retries of a WRITE that
+    succeeded, failed (SLVERR) or was refused, each right behind it (so they wait while it is
+    pending), are answered WRITE_RESPONSE, ERROR_RESPONSE, ERROR_RESPONSE without a burst;
+    a retry naming another plane's key never seen is carried out, and its own retry is a
+    duplicate; an original arriving after its retry is a duplicate; a retry's header tag is
+    not its key; keys that name no entry (tag index beyond the tags, plane beyond the
+    links) are refused; a READ retried is served again."""
+    params = ChipletParams(axi_data_bits=128, outstanding_tags=4)
+    reference = ResponderReference(params, memory_size(params))
+    source = 3
+
+    def write(address: int, tag: int) -> Packet:
+        return request_packet(Piece(address, 40, (), bytes(range(tag, tag + 40))), 9, source,
+                              tag)
+
+    def refused(packet_flits: list[int]) -> Case:
+        return reference.book.judge(packet_flits, lambda: Case(
+            packet_flits, completion(header_request(packet_flits), Command.ERROR_RESPONSE)))
+
+    succeeded, failed = write(0x200, 0), write(0x400, 1)
+    no_bytes = _packet(Command.WRITE, [], 2, address=0x40, byte_count=0)
+    later = write(0x600, 0x43)  # its retry comes first
+    elsewhere = write(0x800, 0x10)  # never sent: only its retry, naming plane 1
+    read = request_packet(Piece(0x140, 24, ()), 9, source, 0x80)
+    cases = [
+        reference.case(succeeded),
+        reference.case(retried(succeeded, 0, 0, 0x20)),
+        reference.case(failed, fail=True),
+        reference.case(retried(failed, 0, 1, 0x21)),
+        refused(no_bytes),
+        refused(flits(retried(Packet(no_bytes[0]), 0, 2, 0x22))),
+        reference.case(retried(later, 0, 0x43, 0x23)),
+        reference.case(retried(elsewhere, 1, 0x01, 0x24)),
+        reference.case(retried(elsewhere, 1, 0x01, 0x25)),
+        reference.case(later),
+        reference.case(write(0xA00, 0x07)),  # tag index 7: no entry
+        reference.case(retried(write(0xC00, 0), 2, 0, 0x26)),  # plane 2: none
+        reference.case(retried(write(0xC00, 0), 0, 0x09, 0x27)),  # index 9: none
+        reference.case(read),
+        reference.case(retried(read, 1, 0x85, 0x81)),
+    ]
+    duplicates = [case for case in cases if case.duplicate]
+    assert [Packet(case.answer.header).fields.message.transaction.command
+            for case in duplicates] == [Command.WRITE_RESPONSE, Command.ERROR_RESPONSE,
+                                        Command.ERROR_RESPONSE, Command.WRITE_RESPONSE,
+                                        Command.WRITE_RESPONSE]
+    result = run(params, cases, memory_size(params), {}, seed=4, latency=(20, 40))
+    assert result.scoreboard.checked == len(cases)
+    assert result.axi.memory.contents == reference.memory.contents
+    assert result.counters == {"refused_requests": 4, "unsupported": 0, "duplicates": 5}
+    assert all(count == 1 for count in reference.book.carried_out.values())
 
 
 def _stream_cases(params: ChipletParams, kind: str, count: int) -> list[Case]:
@@ -279,7 +343,9 @@ def _stream_cases(params: ChipletParams, kind: str, count: int) -> list[Case]:
     for number in range(count):
         address = (number % 32) * 2 * 256 + (256 if kind == "read" else 0)
         data = None if kind == "read" else rng.randbytes(256)
-        packet = request_packet(Piece(address, 256, (), data), 1, 2, number)
+        # Each WRITE a key of its own: source and tag index.
+        source, tag = divmod(number, params.outstanding_tags)
+        packet = request_packet(Piece(address, 256, (), data), 1, 2 + source, tag)
         cases.append(reference.case(packet))
     return cases
 
@@ -324,9 +390,89 @@ def test_back_to_back_reads_send_a_flit_per_cycle(data_bits: int) -> None:
     assert result.axi.most_outstanding["ar"] >= 3
 
 
+def run_lanes_at_full_speed(params: ChipletParams, byte_count: int, count: int
+                            ) -> list[list[int]]:
+    """Two far sides sharing a filter, each sent ``count`` WRITEs of ``byte_count`` bytes of
+    its own plane's keys back to back, memory (B 41 cycles late) and completions always
+    ready; per far side, the cycles a request flit was taken."""
+    dut = FarSide(params, 2)
+    rng = random.Random(6)
+    reference = ResponderReference(params, memory_size(params))
+    streams, axis = [], []
+    for lane in (0, 1):
+        cases = []
+        for number in range(count):
+            source, tag = divmod(number, params.outstanding_tags)
+            address = (2 * number + lane) * 256 % (REGION_BYTES - 256)
+            piece = Piece(address, byte_count, (), rng.randbytes(byte_count))
+            cases.append(reference.case(request_packet(piece, 1, 2 + source, tag), plane=lane))
+        writes = deque((case.burst, case.fail) for case in cases)
+        axis.append(AxiMemoryModel(params, ReferenceMemory(data_bytes(params)), writes,
+                                   deque(), rng, 0.0, LATENCY))
+        streams.append([(flit, index == len(case.flits) - 1)
+                        for case in cases for index, flit in enumerate(case.flits)])
+    taken: list[list[int]] = [[], []]
+
+    async def bench(ctx) -> None:
+        ctx.set(dut.memory_bytes, memory_size(params))
+        positions = [0, 0]
+        cycle = 0
+        def busy() -> bool:
+            return (any(axi.writes or axi.aw_waiting or axi.b_queue or axi.b_valid
+                        for axi in axis)
+                    or any(positions[lane] < len(streams[lane]) for lane in (0, 1)))
+
+        while busy():
+            assert cycle < 40 * count * 17, "the far sides stopped making progress"
+            for lane in (0, 1):
+                position, stream = positions[lane], streams[lane]
+                valid = position < len(stream)
+                if valid:
+                    flit, last = stream[position]
+                    ctx.set(dut.request[lane].payload, {"flit": flit, "last": last})
+                ctx.set(dut.request[lane].valid, valid)
+                ctx.set(dut.completion[lane].ready, 1)
+                port = dut.m_axi[lane]
+                for name, value in axis[lane].drive().items():
+                    ctx.set(getattr(port, name), value)
+            for lane in (0, 1):
+                port = dut.m_axi[lane]
+                out = {name: ctx.get(getattr(port, name))
+                       for name in ("awvalid", "wvalid", "arvalid", "bready", "rready")}
+                for channel, names in (("aw", AW_FIELDS), ("w", W_FIELDS)):
+                    if out[f"{channel}valid"]:
+                        out.update((name, ctx.get(getattr(port, name))) for name in names)
+                if positions[lane] < len(streams[lane]) and ctx.get(dut.request[lane].ready):
+                    taken[lane].append(cycle)
+                    positions[lane] += 1
+                axis[lane].observe(out)
+            cycle += 1
+            await ctx.tick()
+
+    simulator = Simulator(dut)
+    simulator.add_clock(1e-9)
+    simulator.add_testbench(bench)
+    simulator.run()
+    return taken
+
+
+@pytest.mark.parametrize("byte_count", [256, 16])
+def test_two_far_sides_at_full_speed(byte_count: int) -> None:
+    """Normal operation, each far side deciding its own plane's keys in its own bank of the
+    shared filter: both take a request flit in every cycle, for 256-byte WRITEs (17 flits) as
+    for 16-byte ones (2 flits: a decision every other cycle, a record as often; 64 writes
+    outstanding, enough for B 41 cycles late)."""
+    params = ChipletParams(axi_data_bits=512, outstanding_tags=64)
+    taken = run_lanes_at_full_speed(params, byte_count, 24)
+    busy = [_busy(cycles) for cycles in taken]
+    print(f"{byte_count}-byte WRITEs: request streams busy {busy[0]:.3f}, {busy[1]:.3f}")
+    assert min(busy) >= 0.99, busy
+
+
 def test_latencies() -> None:
     """One request at a time, nothing back-pressured: the latencies docs/chiplet.md gives.
-    AW (AR) is valid 1 cycle after the header is taken, one more for each option flit
+    AR is valid 1 cycle after the header is taken, AW 2 (the WRITE is decided in the cycle
+    after, with its entry of the duplicate filter), one more for each option flit
     (extension, byte enables); the completion header is valid 1 cycle after B (the last R
     beat) is taken."""
     params = ChipletParams(axi_data_bits=128, outstanding_tags=4)
@@ -334,8 +480,8 @@ def test_latencies() -> None:
     pieces = [Piece(0x40, 16, (), bytes(16)), Piece(0x140, 64, ()),
               Piece(HIGH_BASE, 16, (), bytes(16)), Piece(HIGH_BASE + 0x100, 64, ()),
               Piece(0x80, 16, (), bytes(16), 0xFF), Piece(HIGH_BASE, 16, (), bytes(16), 0xFF)]
-    cases = [reference.case(request_packet(piece, 1, 2, tag))
-             for tag, piece in enumerate(pieces)]
+    cases = [reference.case(request_packet(piece, 1, source, 0))
+             for source, piece in enumerate(pieces)]
     timings = []
     for case in cases:
         result = run(params, [case], memory_size(params), {}, seed=1, pause=0.0,
@@ -345,7 +491,22 @@ def test_latencies() -> None:
         response = axi.r_last_cycles[0] if case.is_read else axi.b_cycles[0]
         timings.append((address_valid - result.header_cycles[0],
                         result.completion_header_valid[0] - response))
-    assert timings == [(1, 1), (1, 1), (2, 1), (2, 1), (2, 1), (3, 1)], timings
+    assert timings == [(2, 1), (1, 1), (3, 1), (2, 1), (3, 1), (4, 1)], timings
+
+
+def test_verilog_lints_clean(tmp_path) -> None:
+    """``verilator --lint-only -Wall`` with ``hdl/lint.vlt``: a far side with its filter, and
+    two far sides sharing one with a bank that is neither's own (three links)."""
+    tops = {"far_side": FarSide(ChipletParams(axi_data_bits=128, outstanding_tags=4)),
+            "far_sides": FarSide(ChipletParams(axi_data_bits=32, outstanding_tags=1,
+                                               axi_address_bits=32, links=3), 2)}
+    for name, top in tops.items():
+        path = tmp_path / f"{name}.v"
+        path.write_text(verilog.convert(top, name=name))
+        result = subprocess.run([str(verilator_binary()), "--lint-only", "-Wall", str(WAIVERS),
+                                 str(path), "--top-module", name],
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
 
 
 def test_checks_catch_flits_of_wrong_cases() -> None:

@@ -43,6 +43,7 @@ from .chiplet_plumbing import CompletionSplitModel, PacketQueueModel, StriperMod
 from .chiplet_read import ReadPathModel
 from .chiplet_responder import ResponderModel
 from .chiplet_write import WritePathModel
+from .duplicate_filter import DuplicateFilterModel
 from .link_port import LinkEndPortModel
 from .packet_merge import PacketMergeModel
 from .tag_translate import TagTranslateModel
@@ -269,7 +270,7 @@ class LaneModel(Composition):
         add = self.add
         self.completion_merge = add("completion_merge", PacketMergeModel(links))
         self.completion_split = add("completion_split", CompletionSplitModel())
-        self.responder = add("responder", ResponderModel(params))
+        self.responder = add("responder", ResponderModel(params, home))
         self.write_path = add("write_path", WritePathModel(address_map))
         self.read_path = add("read_path", ReadPathModel(address_map))
         self.request_merge = add("request_merge", PacketMergeModel(2))
@@ -289,11 +290,13 @@ class LaneModel(Composition):
                 connect(path, f"s_axi.{name}", 0)
             for name in outs:
                 self.output(f"s_axi.{name}", net(path, f"s_axi.{name}"), s_out[f"s_axi.{name}"])
-        for port in self.responder.input_widths:
-            if port.startswith("m_axi."):
+        for port, width in self.responder.input_widths.items():
+            if port.startswith(("m_axi.", "filter.")):
                 connect("responder", port, port)
+                if port.startswith("filter."):
+                    self.input_widths[port] = width
         for port, width in self.responder.output_widths.items():
-            if port.startswith("m_axi."):
+            if port.startswith(("m_axi.", "filter.")):
                 self.output(port, net("responder", port), width)
         connect("write_path", "source", "source")
         connect("read_path", "source", "source")
@@ -303,7 +306,8 @@ class LaneModel(Composition):
         for name, part, port in (("requests_sent", "striper", "sent"),
                                  ("requests_moved", "striper", "moved"),
                                  ("stray_write_completions", "write_path", "stray_completions"),
-                                 ("stray_read_completions", "read_path", "stray_completions")):
+                                 ("stray_read_completions", "read_path", "stray_completions"),
+                                 ("duplicates", "responder", "duplicates")):
             self.output(name, net(part, port), COUNTER_BITS)
 
         # Outgoing requests of both paths, a packet at a time, onto the planes.
@@ -385,22 +389,25 @@ class ChipletModel(Composition):
                              for index in range(links)]
         self.lanes = [add(f"lane_{index}", LaneModel(address_map, index))
                       for index in range(links)]
+        self.duplicate_filter = add("duplicate_filter", DuplicateFilterModel(params, links))
         self.request_merges = [add(f"request_merge_{index}", PacketMergeModel(2 * links))
                                for index in range(links)]
         self.request_lanes = [add(f"request_lane_{index}", Glue(
             self._request_lane, {"chosen": index_bits(2 * links),
                                  **{f"retry_lane.{other}": index_bits(links)
                                     for other in range(links)}},
-            {"lane": index_bits(links)})) for index in range(links)]
+            {"lane": index_bits(links), "retry": 1})) for index in range(links)]
         self._wire(links)
         self.finish()
 
     @staticmethod
     def _request_lane(inputs: Mapping[str, int]) -> dict[str, int]:
-        """The lane of the packet a plane's merge passes: the merge's input for a lane's
-        request, else the lane the retry's plane names."""
+        """The lane of the packet a plane's merge passes, and whether it is a retry: the
+        merge's input for a lane's request, else the lane the retry's plane names."""
         chosen, links = inputs["chosen"], len(inputs) - 1
-        return {"lane": chosen if chosen < links else inputs[f"retry_lane.{chosen - links}"]}
+        if chosen < links:
+            return {"lane": chosen, "retry": 0}
+        return {"lane": inputs[f"retry_lane.{chosen - links}"], "retry": 1}
 
     def _wire(self, links: int) -> None:
         connect, net, stream = self.connect, self.net, self.stream
@@ -413,6 +420,14 @@ class ChipletModel(Composition):
             for port, width in lane.output_widths.items():
                 if port.startswith(("s_axi.", "m_axi.")):
                     self.output(f"{port[:5]}.{index}{port[5:]}", net(part, port), width)
+            for port in lane.input_widths:
+                if port.startswith("filter."):
+                    connect(part, port, net("duplicate_filter",
+                                            f"ports.{index}.{port[len('filter.'):]}"))
+            for port in lane.output_widths:
+                if port.startswith("filter."):
+                    connect("duplicate_filter", f"ports.{index}.{port[len('filter.'):]}",
+                            net(part, port))
             connect(part, "source", "endpoint")
             connect(part, "memory_bytes", "memory_bytes")
             connect(part, "planes_up", net("usable", "usable"))
@@ -447,6 +462,7 @@ class ChipletModel(Composition):
             connect(lane_of, "chosen", net(merge, "chosen"))
             stream(merge, "flit_out", translate, "request_in")
             connect(translate, "request_lane", net(lane_of, "lane"))
+            connect(translate, "request_retry", net(lane_of, "retry"))
             stream(translate, "request_out", f"queue_{plane}_{REQUEST_VC}", "flit_in")
 
             # The far side of lane ``plane`` answers on this plane.

@@ -143,7 +143,8 @@ class TagTranslateModel:
         self.ready_names = [f"completion_out.{lane}.ready" for lane in range(lanes)]
         flit = DELIVERED_FLIT.size
         self.input_widths = {"request_in.valid": 1, "request_in.payload": flit,
-                             "request_lane": index_bits(lanes), "request_out.ready": 1,
+                             "request_lane": index_bits(lanes), "request_retry": 1,
+                             "request_out.ready": 1,
                              "completion_in.valid": 1, "completion_in.payload": flit}
         self.input_widths.update(dict.fromkeys(self.ready_names, 1))
         self.input_widths.update({"plane_up": 1, "retry_out.ready": 1})
@@ -194,7 +195,7 @@ class TagTranslateModel:
         read = int(bool(tag & READ_TAG_FLAG))
         pool = self.pools[read]
         index = pool.payload
-        generation = 1 - (self.generation[read] >> index & 1)
+        generation = (self.generation[read] >> index & 1) ^ (1 - inputs["request_retry"])
         go = 1 if self.request_in_packet else pool.valid & (1 - failed)
         if not self.request_in_packet:
             payload = _TAG.put(payload, tag & READ_TAG_FLAG | GENERATION_FLAG * generation

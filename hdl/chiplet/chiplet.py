@@ -13,6 +13,7 @@ from ..link.link_end import LinkEnd
 from ..link.link_signals import LINK_COUNTERS, WIRE
 from ..params import LinkParams
 from .axi import AxiSignature
+from .duplicate_filter import DuplicateFilter
 from .lane import LANE_COUNTERS, Lane
 from .packet_merge import PacketMerge
 from .packet_queue import PacketQueue
@@ -39,7 +40,9 @@ class Chiplet(wiring.Component):
     queued for the link on ``REQUEST_VC``. What arrives on plane ``i``: requests go to lane
     ``i``'s far side, whose completions return on plane ``i`` on ``COMPLETION_VC``;
     completions go back, through the plane's tag translation, to the lane that asked. Each
-    link end has a :class:`PacketQueue` per VC in front of it.
+    link end has a :class:`PacketQueue` per VC in front of it. The lanes' far sides share a
+    :class:`DuplicateFilter`, so a repeated ``WRITE`` is carried out once whichever plane
+    brings it.
 
     A plane is usable while its bit of ``planes_up`` is set and its completions come in time
     (docs/chiplet.md, "End-to-end retry"). A plane that is not hands every request it keeps
@@ -66,7 +69,7 @@ class Chiplet(wiring.Component):
         What each link's wire from the far end delivers this cycle.
     link_counters : Out(LINK_COUNTERS).array(links)
         Each link end's counters.
-    requests_sent, requests_moved, stray_write_completions, stray_read_completions
+    requests_sent, requests_moved, stray_write_completions, stray_read_completions, duplicates
         Out(32).array(links): each lane's counters (:data:`~hdl.chiplet.lane.LANE_COUNTERS`).
     stray_completions : Out(32).array(links)
         Per plane, completions whose plane tag was not in use.
@@ -97,6 +100,7 @@ class Chiplet(wiring.Component):
 
         # Built here, not in elaborate, so that tests can watch the parts.
         self.lanes = [Lane(address_map, index) for index in range(links)]
+        self.duplicate_filter = DuplicateFilter(params, links)
         timeout = params.completion_timeout_cycles(link)
         self.request_merges = [PacketMerge(2 * links) for _ in range(links)]
         self.translations = [TagTranslate(params, links, plane, timeout)
@@ -109,8 +113,10 @@ class Chiplet(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         links = self.params.links
+        m.submodules.duplicate_filter = self.duplicate_filter
         for index, lane in enumerate(self.lanes):
             m.submodules[f"lane_{index}"] = lane
+            wiring.connect(m, lane.filter, self.duplicate_filter.ports[index])
             wiring.connect(m, wiring.flipped(self.s_axi[index]), lane.s_axi)
             wiring.connect(m, lane.m_axi, wiring.flipped(self.m_axi[index]))
             m.d.comb += [lane.source.eq(self.endpoint),
@@ -158,7 +164,8 @@ class Chiplet(wiring.Component):
                         with m.Case(index):
                             m.d.comb += lane_of.eq(retry_lane)
             wiring.connect(m, merge.flit_out, translate.request_in)
-            m.d.comb += translate.request_lane.eq(lane_of)
+            m.d.comb += [translate.request_lane.eq(lane_of),
+                         translate.request_retry.eq(merge.chosen >= links)]
             wiring.connect(m, translate.request_out, queues[REQUEST_VC].flit_in)
 
             # The far side of lane ``plane`` answers on this plane.

@@ -15,6 +15,7 @@ from .completion_split import CompletionSplit
 from .packet_merge import PacketMerge
 from .read_path import ReadPath
 from .responder import Responder
+from .responder_signals import filter_port_signature
 from .striper import COUNTER_BITS, Striper
 from .windows import ENDPOINT_BITS
 from .write_path import WritePath
@@ -31,7 +32,7 @@ READ_IN = ("arid", "araddr", "arlen", "arsize", "arburst", "arlock", "arcache", 
 READ_OUT = ("arready", "rid", "rdata", "rresp", "rlast", "rvalid")
 #: Counters of a lane, each ``COUNTER_BITS`` wide.
 LANE_COUNTERS = ("requests_sent", "requests_moved", "stray_write_completions",
-                 "stray_read_completions")
+                 "stray_read_completions", "duplicates")
 
 
 class Lane(wiring.Component):
@@ -66,8 +67,13 @@ class Lane(wiring.Component):
         The far side's completions, for plane ``home``.
     completion_in : In(stream.Signature(DELIVERED_FLIT)).array(links)
         Completions of this lane's requests, from each plane, with the lane's own tags.
+    filter : Out(filter_port_signature(params))
+        The far side's port of the chiplet's duplicate filter (port ``home`` of
+        :class:`~hdl.chiplet.duplicate_filter.DuplicateFilter`).
     requests_sent, requests_moved, stray_write_completions, stray_read_completions : Out(32)
         The striper's counters, and completions whose tag was not in use.
+    duplicates : Out(32)
+        Repeated ``WRITE``s the far side answered without carrying them out.
     """
 
     def __init__(self, address_map: AddressMap, home: int) -> None:
@@ -87,13 +93,14 @@ class Lane(wiring.Component):
             "request_in": In(flits),
             "completion_out": Out(flits),
             "completion_in": In(flits).array(links),
+            "filter": Out(filter_port_signature(params)),
         }
         members.update({name: Out(COUNTER_BITS) for name in LANE_COUNTERS})
         super().__init__(members)
         # Built here, not in elaborate, so that tests can watch the parts.
         self.write_path = WritePath(address_map)
         self.read_path = ReadPath(address_map)
-        self.responder = Responder(params)
+        self.responder = Responder(params, plane=home)
         self.request_merge = PacketMerge(2)
         self.striper = Striper(links, home)
         self.completion_merge = PacketMerge(links)
@@ -115,6 +122,7 @@ class Lane(wiring.Component):
             m.d.comb += [getattr(self.s_axi, name).eq(getattr(path.s_axi, name))
                          for name in outward]
         wiring.connect(m, responder.m_axi, wiring.flipped(self.m_axi))
+        wiring.connect(m, responder.filter, wiring.flipped(self.filter))
         m.d.comb += [
             write_path.source.eq(self.source),
             read_path.source.eq(self.source),
@@ -125,6 +133,7 @@ class Lane(wiring.Component):
             self.requests_moved.eq(striper.moved),
             self.stray_write_completions.eq(write_path.stray_completions),
             self.stray_read_completions.eq(read_path.stray_completions),
+            self.duplicates.eq(responder.duplicates),
         ]
 
         # Outgoing requests of both paths, a packet at a time, onto the planes.

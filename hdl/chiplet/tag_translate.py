@@ -132,6 +132,11 @@ class TagTranslate(wiring.Component):
     request_lane : In(index_bits(lanes))
         The lane of the header on ``request_in``, below ``lanes``; read only when a header
         is taken.
+    request_retry : In(1)
+        The header on ``request_in`` is a retry handed over by a failed plane; read only when
+        a header is taken. Its index keeps its generation: a retry is known at the far side
+        by the names it carries, so only a first sending counts as a use of this plane's tag
+        there, and the next first sending of the index must differ from the last.
     request_out : Out(stream.Signature(DELIVERED_FLIT))
         The same packets in the same order, latency 0, one flit per cycle. A header's tag is
         the plane tag (``READ_TAG_FLAG`` as it came, the generation the index gets, the
@@ -193,6 +198,7 @@ class TagTranslate(wiring.Component):
         super().__init__({
             "request_in": In(flits),
             "request_lane": In(index_bits(lanes)),
+            "request_retry": In(1),
             "request_out": Out(flits),
             "completion_in": In(flits),
             "completion_out": Out(flits).array(lanes),
@@ -262,8 +268,9 @@ class TagTranslate(wiring.Component):
             request_read.eq((request_tag & READ_TAG_FLAG) != 0),
             plane_index.eq(Mux(request_read, pools[1].allocate.payload,
                                pools[0].allocate.payload)),
-            plane_generation.eq(~Mux(request_read, generation[1].bit_select(plane_index, 1),
-                                     generation[0].bit_select(plane_index, 1))),
+            plane_generation.eq(self.request_retry
+                                ^ ~Mux(request_read, generation[1].bit_select(plane_index, 1),
+                                       generation[0].bit_select(plane_index, 1))),
             tag_free.eq(Mux(request_read, pools[1].allocate.valid, pools[0].allocate.valid)),
             go.eq(request_in_packet | (tag_free & ~failed)),
             self.request_out.valid.eq(self.request_in.valid & go),

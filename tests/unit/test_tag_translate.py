@@ -89,6 +89,12 @@ def _completion_packet(rng: random.Random, tag: int, payload_flits: int) -> list
     return words
 
 
+def _packet_is_retry(words: list[int]) -> bool:
+    """The request (``DELIVERED_FLIT`` words) repeats an earlier one: its extension flit has
+    ``retry`` set."""
+    return bool(_has_extension(words[0]) and _is_retry(words[1] & _FLIT_MASK))
+
+
 def _request_packet(rng: random.Random, tag: int, retry_rate: float,
                     full_write: bool = False) -> list[int]:
     """A request as a lane sends it, as ``DELIVERED_FLIT`` words: a header of random bits
@@ -348,6 +354,10 @@ class RetryStimulus:
         header_due = self.requests.valid and self.requests.at_header
         values["request_lane"] = self.lane if header_due else rng.getrandbits(
             index_bits(self.lanes))
+        # A handed-over retry comes from another plane's hand-over, which the top tells.
+        # While no header is due it must not matter: it toggles.
+        values["request_retry"] = int(_packet_is_retry(self.offered[0][1])) if header_due \
+            else cycle & 1
         values["request_out.ready"] = int(rng.random() < options.request_ready)
         for lane in range(self.lanes):
             values[f"completion_out.{lane}.ready"] = int(rng.random() < options.lane_ready)
@@ -446,8 +456,12 @@ class RetryStimulus:
         assert all(kept.key != (read, index) for kept in self.kept.values()), \
             f"cycle {cycle}: tag {plane_tag:#x} in use"
         generation = int(bool(plane_tag & GENERATION_FLAG))
-        assert generation != self.generations.get((read, index), 0), \
-            f"cycle {cycle}: tag {plane_tag:#x} has the generation of its index's last use"
+        if _packet_is_retry(packet):  # keeps the generation of the index's last first use
+            assert generation == self.generations.get((read, index), 0), \
+                f"cycle {cycle}: retry with tag {plane_tag:#x} changed its index's generation"
+        else:
+            assert generation != self.generations.get((read, index), 0), \
+                f"cycle {cycle}: tag {plane_tag:#x} has the generation of its index's last use"
         self.generations[(read, index)] = generation
         self.leaving = Kept(self.taken, lane, lane_tag, plane_tag, cycle, packet)
         self.kept[(read, index)] = self.leaving

@@ -198,7 +198,7 @@ async def lockstep_with_model(dut) -> None:
             fields = unpack(LINK_COUNTERS, expected[f"{end}_link_counters.{index}"])
             totals["crc_errors"] += fields.crc_errors
             totals["replays"] += fields.replays
-        totals["moved"] += expected[f"{end}_requests_moved"] + expected[f"{end}_completions_moved"]
+            totals["moved"] += expected[f"{end}_requests_moved.{index}"]
     dut._log.info("%d cycles compared in %.1f s (%.0f cycles/s), every output every cycle, "
                   "after %d memories (%d words) were put back to their initial contents; %s; %s",
                   cycle, seconds, cycle / seconds, memories, words, summary, totals)

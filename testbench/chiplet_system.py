@@ -19,10 +19,12 @@ chiplets do concurrently.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
@@ -37,6 +39,8 @@ from hdl.params import ChipletParams
 from testbench.axi_checker import AxiProtocolChecker
 from testbench.chiplet_write import master_burst
 from testbench.harness import start, within
+from testbench.memories import restore_memories
+from testbench.runner import BUILD_DIR_VARIABLE, TOP_VARIABLE
 from testbench.stream import pauses
 
 #: Bytes of each ASIC's memory behind its manager ports.
@@ -301,6 +305,15 @@ class SystemBench:
         dut.dead.value = 0
 
     async def start(self) -> None:
+        """Every memory of the top back to its power-up contents (a reset does not clear
+        them: the far sides' duplicate filters, free lists, FIFOs; and the tests of a module
+        follow one another in one simulation), then the clock, the reset and a monitor on
+        every lane's subordinate port."""
+        top = os.environ[TOP_VARIABLE]
+        memories, words = restore_memories(
+            self.dut, Path(os.environ[BUILD_DIR_VARIABLE]) / f"{top}.v", top)
+        self.dut._log.info("%d memories (%d words) put back to their power-up contents",
+                           memories, words)
         await start(self.dut)
         for name, lane in self.scoreboard.ports:
             cocotb.start_soon(self.scoreboard.monitor(name, lane))

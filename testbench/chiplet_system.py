@@ -412,3 +412,13 @@ class SystemBench:
         for code in CODES:
             assert seen[code], f"no {code} seen: raise TRANSACTIONS"
         return counters
+
+
+def retry_totals(dut, counters: dict[str, Counters]) -> dict[str, int]:
+    """Requests moved, retried (handed over by a failed plane), duplicates (repeated writes
+    answered without being carried out) and completions abandoned on a failed plane, summed
+    over chiplets and lanes or planes; logged."""
+    totals = {name: sum(sum(values[name]) for values in counters.values())
+              for name in ("requests_moved", "retried", "duplicates", "abandoned_completions")}
+    dut._log.info("moved, retried, duplicates suppressed, completions abandoned: %s", totals)
+    return totals

@@ -16,8 +16,10 @@ name (comma-separated), ``PAIR_PRESET`` another parameter set; ``PAIR_DAMAGE=1``
 wires in the plane-failure test too.
 
 Tests: clean wires; wires with bit errors and lost flits; a plane failing mid-traffic (its
-wires go dead, the planes mask drops it, traffic moves, the wires come back and the link
-layer delivers what it held); and the top against its cycle model
+wires go dead, the planes mask drops it, what it kept is retried on the other plane and
+traffic moves, the wires come back and the far sides see the originals again: duplicates);
+a plane killed without notice (its wires dead for good, the chiplets notice by the
+completion time-out); and the top against its cycle model
 (``emulator.cycle.chiplet.ChipletPairModel``), every output port every cycle, on the stimulus
 of Amaranth's lockstep (``testbench.chiplet_pair_lockstep``), ``LOCKSTEP_CYCLES`` long
 (default 2,000 cycles of new bursts, then the drain).
@@ -44,7 +46,7 @@ from hdl.params import PRESETS, ChipletParams, SystemParams, preset
 from hdl.toolchain import SIMULATORS
 from testbench import chiplet_system
 from testbench.chiplet_pair_lockstep import PairEnd, PairLayout, PairLockstep, PairScenario
-from testbench.chiplet_system import SystemBench, pair_layout
+from testbench.chiplet_system import SystemBench, pair_layout, retry_totals
 from testbench.cocotb_lockstep import Ports, reset
 from testbench.memories import restore_memories
 from testbench.part_lockstep import check_widths, compare
@@ -131,8 +133,30 @@ async def plane_failure(dut) -> None:
     await traffic
     counters = bench.check()
     link_counters(dut, links)
-    moved = sum(sum(values["requests_moved"]) for values in counters.values())
-    assert moved, "no request moved off the failed plane"
+    totals = retry_totals(dut, counters)
+    assert totals["requests_moved"], "no request moved off the failed plane"
+    assert totals["retried"], "the failed plane handed nothing over"
+
+
+@cocotb.test()
+async def plane_killed(dut) -> None:
+    """Plane 1's wires die for good mid-traffic and nobody tells the chiplets (it stays in
+    ``planes_up``): whatever plane 1 held, in its queues, link ends and wires, is lost. Each
+    chiplet notices by the completion time-out, hands every request plane 1 kept over to
+    plane 0 as a retry, and the far sides carry each write out once: every response and
+    memory byte as the reference says."""
+    bench = bench_for(dut)
+    await bench.start()
+    links = bench.params.links
+    traffic = cocotb.start_soon(bench.run(TRANSACTIONS))
+    while bench.issued < TRANSACTIONS // 4:
+        await RisingEdge(dut.clk)
+    dut.dead.value = 0b10
+    await traffic
+    counters = bench.check()
+    link_counters(dut, links)
+    totals = retry_totals(dut, counters)
+    assert totals["retried"], "plane 1 handed nothing over"
 
 
 def lockstep_layout(params: ChipletParams) -> PairLayout:

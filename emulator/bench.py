@@ -98,7 +98,7 @@ def bench_chiplet(quick: bool) -> dict:
 
     figures: dict = {"format_share": FORMAT_SHARE}
     bursts = 48 if quick else 400  # of each kind, all lanes together
-    for data_bits in (128,) if quick else (128, 512):
+    for data_bits in (512,) if quick else (128, 512):
         row: dict = {}
         for links in (1, 2, 4):
             system = lanes_system(preset("small"), links, data_bits=data_bits)
@@ -112,6 +112,20 @@ def bench_chiplet(quick: bool) -> dict:
                           f"and reads {measured['read']:.3f} data bytes/cycle (limit "
                           f"{links} x 16 x 16/17 = {limit:.3f}: {measured['write'] / limit:.1%} "
                           f"and {measured['read'] / limit:.1%} of it)")
+        if data_bits == 512:
+            # A rack-sized chiplet, on the cycle model (cycle for cycle the RTL, whose
+            # figures above it repeats at 1, 2 and 4 links).
+            links = 36
+            measured = throughputs(lanes_system(preset("small"), links, data_bits=data_bits),
+                                   8 if quick else 40, model=True)
+            limit = format_limit(links)
+            row[f"model_links{links}"] = {"limit": limit, **measured,
+                                          **{f"{phase}_share": value / limit
+                                             for phase, value in measured.items()}}
+            console.print(f"chiplet cycle model, {data_bits}-bit AXI, {links} links, every "
+                          f"lane streaming: writes {measured['write']:.1f} and reads "
+                          f"{measured['read']:.1f} data bytes/cycle (limit {limit:.1f}: "
+                          f"{measured['write'] / limit:.1%} and {measured['read'] / limit:.1%})")
         row["read_latency"] = read_latency(lanes_system(preset("small"), 1, data_bits=data_bits))
         figures[f"axi{data_bits}"] = row
         total = sum(cycles for _, cycles in row["read_latency"])

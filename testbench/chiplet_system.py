@@ -93,31 +93,32 @@ class SystemLayout:
 
 
 def _windows(params: ChipletParams, source: int, others: list[int], share: int,
-             slot: int) -> tuple[AddressMap, list[int], list[int], list[int]]:
-    """Windows from ``source`` onto each of ``others``: ``share`` bytes of its memory, the
-    ``slot``-th share; and a window past the memory of the first of them. Returns the map and
-    its OKAY, SLVERR and DECERR pages."""
+             slot: int, memory_bytes: int = MEMORY_BYTES
+             ) -> tuple[AddressMap, list[int], list[int], list[int]]:
+    """Windows from ``source`` onto each of ``others``: ``share`` bytes of its memory (of
+    ``memory_bytes``), the ``slot``-th share; and a window past the memory of the first of
+    them. Returns the map and its OKAY, SLVERR and DECERR pages."""
     windows, okay = [], []
     for index, other in enumerate(others):
         base = MEMORY_BASE + index * WINDOW_STRIDE
         windows.append(Window(base, share, other, slot * share))
         okay += [base + page * PAGE_BYTES for page in range(share // PAGE_BYTES)]
     beyond = max(SLVERR_PAGES, params.links)
-    windows.append(Window(BEYOND_BASE, beyond * PAGE_BYTES, others[0], MEMORY_BYTES))
+    windows.append(Window(BEYOND_BASE, beyond * PAGE_BYTES, others[0], memory_bytes))
     slverr = [BEYOND_BASE + page * PAGE_BYTES for page in range(beyond)]
     decerr = [GAP_BASE - page * PAGE_BYTES for page in range(params.links)]
     return AddressMap(params, windows), okay, slverr, decerr
 
 
-def pair_layout(params: ChipletParams) -> SystemLayout:
+def pair_layout(params: ChipletParams, memory_bytes: int = MEMORY_BYTES) -> SystemLayout:
     """``ChipletPair``: chiplets ``a`` (endpoint 3) and ``b`` (endpoint 12), each with a window
-    onto the whole memory of the other."""
+    onto the whole memory of the other (``memory_bytes``, at most ``WINDOW_STRIDE``)."""
     ids = {"a": 3, "b": 12}
     ends = {}
     for name, endpoint in ids.items():
         other = ids["b" if name == "a" else "a"]
         address_map, okay, slverr, decerr = _windows(params, endpoint, [other],
-                                                     MEMORY_BYTES, 0)
+                                                     memory_bytes, 0, memory_bytes)
         ends[name] = End(endpoint, f"{name}_endpoint",
                          lane_prefixes(f"{name}_s_axi", params.links),
                          lane_prefixes(f"{name}_m_axi", params.links),

@@ -62,15 +62,61 @@ class Run:
         return self.events[name][0]
 
 
+def memory_bytes_for(links: int) -> int:
+    """The far memory of the bench: ``MEMORY_BYTES``, or a page per lane when there are
+    more lanes than its pages."""
+    return max(MEMORY_BYTES, links * PAGE_BYTES)
+
+
 def lane_addresses(lane: int, links: int) -> list[int]:
     """The 256-byte blocks of ``b``'s memory, as ``a`` addresses them, that lane ``lane``
     sends to: those of the pages :func:`lane_for` gives it."""
-    pages = [MEMORY_BASE + page * PAGE_BYTES for page in range(MEMORY_BYTES // PAGE_BYTES)
+    memory = memory_bytes_for(links)
+    pages = [MEMORY_BASE + page * PAGE_BYTES for page in range(memory // PAGE_BYTES)
              if lane_for(MEMORY_BASE + page * PAGE_BYTES, links) == lane]
-    if not pages:
-        raise ValueError(f"{links} lanes need {links} pages; the memory has "
-                         f"{MEMORY_BYTES // PAGE_BYTES}")
     return [page + block for page in pages for block in range(0, PAGE_BYTES, MAX_DATA_BYTES)]
+
+
+class _Names:
+    """A port of the cycle model as the bench addresses an RTL interface: ``port.awvalid``
+    is the name ``"{prefix}.awvalid"``."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> str:
+        return f"{self._prefix}.{name}"
+
+    def __getitem__(self, index: int) -> _Names:
+        return _Names(f"{self._prefix}.{index}")
+
+
+class _ModelContext:
+    """What the bench needs of Amaranth's testbench context (``set``, ``get``, ``tick``),
+    on a cycle model: ``get`` settles the model on the inputs set so far (only the parts an
+    input reaches are evaluated again), ``tick`` commits the edge."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.inputs = dict.fromkeys(model.input_widths, 0)
+        self.outputs: dict[str, int] | None = None
+
+    def set(self, name: str, value) -> None:
+        value = int(getattr(value, "value", value))  # an enum member, or a number
+        if self.inputs[name] != value:
+            self.inputs[name] = value
+            self.outputs = None
+
+    def get(self, name: str) -> int:
+        if name in self.inputs:
+            return self.inputs[name]
+        if self.outputs is None:
+            self.outputs = self.model.comb(self.inputs)
+        return self.outputs[name]
+
+    async def tick(self) -> None:
+        self.model.tick(self.inputs)
+        self.outputs = None
 
 
 @dataclass
@@ -94,19 +140,33 @@ PHASES = ("write", "read")
 
 
 def simulate(system: SystemParams, bursts: int, phases: Sequence[str] = PHASES,
-             limit: int = 200_000, watch: bool = False) -> Run:
+             limit: int = 200_000, watch: bool = False, model: bool = False) -> Run:
     """For each of ``phases`` in turn, send ``bursts`` 256-byte bursts of that kind from
     every lane of ``a`` to ``b`` at once, the next phase once all are answered; stamp events.
     ``watch`` also stamps the inner points of :func:`_watches`. One simulation serves several
-    phases because building it takes most of the time."""
+    phases because building it takes most of the time. ``model``: run the pair's cycle model
+    (``ChipletPairModel``, cycle for cycle the RTL) instead of the RTL in Amaranth's
+    simulator; it is what a rack-sized chiplet (36 lanes) can be measured on."""
     if unknown := set(phases) - set(PHASES):
         raise ValueError(f"phases {sorted(unknown)}: a phase is one of {PHASES}")
+    if watch and model:
+        raise ValueError("the inner points are watched on the RTL only")
     params = system.chiplet
     links = params.links
     bus_bytes = data_bytes(params)
     beats = MAX_DATA_BYTES // bus_bytes
-    layout = pair_layout(params)
-    dut = ChipletPair(layout.address_maps, system.link)
+    memory_bytes = memory_bytes_for(links)
+    layout = pair_layout(params, memory_bytes)
+    if model:
+        from emulator.cycle.chiplet import ChipletPairModel
+
+        dut = _Names("")
+        top = ChipletPairModel(layout.address_maps, system.link)
+        for name in ("a_s_axi", "b_m_axi", "memory_bytes", "planes_up", *(
+                end.endpoint_port for end in layout.ends.values())):
+            setattr(dut, name, _Names(name) if name.endswith("axi") else name)
+    else:
+        dut = ChipletPair(layout.address_maps, system.link)
     events: dict[str, list[int]] = {}
     watches = _watches(dut.chiplets["a"], dut.chiplets["b"]) if watch else []
 
@@ -116,7 +176,7 @@ def simulate(system: SystemParams, bursts: int, phases: Sequence[str] = PHASES,
     async def bench(ctx) -> None:
         for end in layout.ends.values():
             ctx.set(getattr(dut, end.endpoint_port), end.endpoint)
-        ctx.set(dut.memory_bytes, MEMORY_BYTES)
+        ctx.set(dut.memory_bytes, memory_bytes)
         ctx.set(dut.planes_up, (1 << links) - 1)
         size = bus_bytes.bit_length() - 1
         for lane in range(links):
@@ -146,10 +206,18 @@ def simulate(system: SystemParams, bursts: int, phases: Sequence[str] = PHASES,
                     point.sample(ctx, cycle, stamp)
                 await ctx.tick()
 
-    simulator = Simulator(dut)
-    simulator.add_clock(1e-9)
-    simulator.add_testbench(bench)
-    simulator.run()
+    if model:
+        coroutine = bench(_ModelContext(top))
+        try:
+            while True:
+                coroutine.send(None)
+        except StopIteration:
+            pass
+    else:
+        simulator = Simulator(dut)
+        simulator.add_clock(1e-9)
+        simulator.add_testbench(bench)
+        simulator.run()
     return Run(events, max(max(stamps) for stamps in events.values()))
 
 
@@ -251,12 +319,12 @@ def _watches(a, b) -> list:
     return watches
 
 
-def throughputs(system: SystemParams, bursts: int) -> dict[str, float]:
+def throughputs(system: SystemParams, bursts: int, model: bool = False) -> dict[str, float]:
     """Data bytes per cycle of writes and of reads (:data:`PHASES`) in the steady state,
     every lane of ``a`` sending ``bursts`` 256-byte bursts of each: the bytes of the bursts
     answered (writes: BRESPs; reads: last R beats) after the cycle the first eighth of all
     the bursts was, up to the cycle the last eighth starts."""
-    run = simulate(system, bursts)
+    run = simulate(system, bursts, model=model)
     figures = {}
     for phase, event in (("write", "B"), ("read", "R last")):
         done = run.events[event]

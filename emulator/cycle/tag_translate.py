@@ -56,6 +56,7 @@ class _Field:
 
 _TRANSACTION = ("message", "transaction")
 _TAG = _Field(HEADER_BODY, *_TRANSACTION, "tag")
+_DESTINATION = _Field(HEADER_BODY, *_TRANSACTION, "destination")
 _HAS_EXTENSION = _Field(HEADER_BODY, *_TRANSACTION, "has_address_extension")
 _LENGTH = _Field(HEADER_BODY, "link", "length")
 _RETRY = _Field(ADDRESS_EXTENSION_FLIT, "retry")
@@ -162,6 +163,9 @@ class TagTranslateModel:
         self.tables = [[(0, 0)] * self.tags, [(0, 0)] * self.tags]
         self.in_use = [0, 0]
         self.generation = [0, 0]
+        #: Per direction, (index, destination): the generation of that index's last first
+        #: sending to that destination (absent: 0).
+        self.last_generation: list[dict[tuple[int, int], int]] = [{}, {}]
         self.stores = [[0] * (self.tags * SLOT_FLITS[0]), [0] * (self.tags * SLOT_FLITS[1])]
         names = 1 << entry_bits(params)
         self.next_entry = [0] * names
@@ -195,7 +199,9 @@ class TagTranslateModel:
         read = int(bool(tag & READ_TAG_FLAG))
         pool = self.pools[read]
         index = pool.payload
-        generation = (self.generation[read] >> index & 1) ^ (1 - inputs["request_retry"])
+        destination = _DESTINATION.get(payload)
+        generation = self.last_generation[read].get((index, destination), 0) \
+            ^ (1 - inputs["request_retry"])
         go = 1 if self.request_in_packet else pool.valid & (1 - failed)
         if not self.request_in_packet:
             payload = _TAG.put(payload, tag & READ_TAG_FLAG | GENERATION_FLAG * generation
@@ -351,6 +357,9 @@ class TagTranslateModel:
                 bit = 1 << request.index
                 self.generation[direction] = (self.generation[direction] & ~bit
                                               | request.generation * bit)
+                destination = _DESTINATION.get(inputs["request_in.payload"])
+                self.last_generation[direction][(request.index, destination)] = \
+                    request.generation
             if give:
                 self.in_use[direction] &= ~(1 << freed_index)
 

@@ -262,6 +262,19 @@ class TagTranslate(wiring.Component):
         request_read = Signal()
         plane_index = Signal(bits)
         plane_generation = Signal()  # the one ``plane_index`` gets now
+        # The generation of each index's last first sending to each destination: a far side
+        # sees only the uses of a tag that come to it, and those must alternate.
+        destination = request.message.transaction.destination
+        destination_bits = len(destination)
+        last_generations = [Memory(shape=1, depth=tags << destination_bits, init=[])
+                            for _ in range(2)]
+        for direction, memory in enumerate(last_generations):
+            m.submodules[f"last_generation_{direction}"] = memory
+        last_reads = [memory.read_port(domain="comb") for memory in last_generations]
+        last_address = Signal(bits + destination_bits)
+        m.d.comb += last_address.eq(Cat(destination, plane_index))
+        for port in last_reads:
+            m.d.comb += port.addr.eq(last_address)
         tag_free = Signal()
         go = Signal()
         m.d.comb += [
@@ -269,8 +282,7 @@ class TagTranslate(wiring.Component):
             plane_index.eq(Mux(request_read, pools[1].allocate.payload,
                                pools[0].allocate.payload)),
             plane_generation.eq(self.request_retry
-                                ^ ~Mux(request_read, generation[1].bit_select(plane_index, 1),
-                                       generation[0].bit_select(plane_index, 1))),
+                                ^ ~Mux(request_read, last_reads[1].data, last_reads[0].data)),
             tag_free.eq(Mux(request_read, pools[1].allocate.valid, pools[0].allocate.valid)),
             go.eq(request_in_packet | (tag_free & ~failed)),
             self.request_out.valid.eq(self.request_in.valid & go),
@@ -304,6 +316,9 @@ class TagTranslate(wiring.Component):
                 record.data.tag.eq(request_tag[:bits]),
                 record.en.eq(header_taken & chosen),
             ]
+            last_write = last_generations[direction].write_port()
+            m.d.comb += [last_write.addr.eq(last_address), last_write.data.eq(plane_generation),
+                         last_write.en.eq(record.en)]
             with m.If(record.en):
                 m.d.sync += [in_use[direction].bit_select(plane_index, 1).eq(1),
                              generation[direction].bit_select(plane_index, 1).eq(

@@ -71,6 +71,7 @@ _LAST = 1 << DELIVERED_FLIT["last"].offset
 _FLIT_MASK = (1 << FLIT_BITS) - 1
 _TRANSACTION = ("message", "transaction")
 _tag = field_reader(HEADER_BODY, *_TRANSACTION, "tag")
+_destination = field_reader(HEADER_BODY, *_TRANSACTION, "destination")
 _set_tag = field_writer(HEADER_BODY, *_TRANSACTION, "tag")
 _has_extension = field_reader(HEADER_BODY, *_TRANSACTION, "has_address_extension")
 _set_extension = field_writer(HEADER_BODY, *_TRANSACTION, "has_address_extension")
@@ -216,7 +217,7 @@ class RetryStimulus:
         self.awaiting: list[Kept] = []  # left whole, no completion sent yet
         self.outcome: dict[int, str] = {}  # request number: "completed" or "retried"
         self.taken = 0  # requests taken
-        self.generations: dict[tuple[int, int], int] = {}  # of each index's latest use
+        self.generations: dict[tuple[int, int, int], int] = {}  # latest per destination
         self.arriving_to: int | None = None  # the lane of the completion taken, None: dropped
         self.expected: list[list[int]] = [[] for _ in range(lanes)]  # flits per lane
         self.received: list[list[int]] = [[] for _ in range(lanes)]
@@ -455,14 +456,16 @@ class RetryStimulus:
         assert index < self.tags, f"cycle {cycle}: plane tag {index} is past the pool"
         assert all(kept.key != (read, index) for kept in self.kept.values()), \
             f"cycle {cycle}: tag {plane_tag:#x} in use"
+        # Per destination: a far side sees only the uses of a tag that come to it.
         generation = int(bool(plane_tag & GENERATION_FLAG))
-        if _packet_is_retry(packet):  # keeps the generation of the index's last first use
-            assert generation == self.generations.get((read, index), 0), \
-                f"cycle {cycle}: retry with tag {plane_tag:#x} changed its index's generation"
+        key = (read, index, _destination(packet[0]))
+        if _packet_is_retry(packet):  # keeps the generation of the last first sending
+            assert generation == self.generations.get(key, 0), \
+                f"cycle {cycle}: retry with tag {plane_tag:#x} changed the generation"
         else:
-            assert generation != self.generations.get((read, index), 0), \
-                f"cycle {cycle}: tag {plane_tag:#x} has the generation of its index's last use"
-        self.generations[(read, index)] = generation
+            assert generation != self.generations.get(key, 0), \
+                f"cycle {cycle}: tag {plane_tag:#x} repeats its last generation to one place"
+        self.generations[key] = generation
         self.leaving = Kept(self.taken, lane, lane_tag, plane_tag, cycle, packet)
         self.kept[(read, index)] = self.leaving
         self.taken += 1

@@ -64,6 +64,7 @@ verilog: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -m soak tests
 	TRANSACTIONS=5000 PAIR_DAMAGE=1 FABRIC_TRANSACTIONS=5000 \
+	PAIR_TESTS=clean_links,link_errors,plane_failure,plane_killed,lockstep_with_model \
 	FABRIC_SIMULATORS=verilator FABRIC_TESTS=damaged_wires,plane_failure,plane_killed \
 	$(BIN)/python -m pytest -n $(JOBS) tests/sim/test_chiplet_pair.py tests/sim/test_chiplet_fabric.py
 

@@ -156,6 +156,153 @@ def islip_match(request, column, iterations, grant_pointer, accept_pointer,
 
 
 @njit(cache=True)
+def voq_enqueue(t, i, j, v, p, size, voq_packet, voq_head, voq_count, pair_count, queued,
+                ready_at, in_credit):
+    """Packet ``p`` of ``size`` flits, taken by input ``i`` at cycle ``t``, joins the virtual
+    output queue (i, j, v); it may be allocated from the next cycle."""
+    in_credit[i, v] -= size
+    slots = voq_packet.shape[3]
+    tail = (voq_head[i, j, v] + voq_count[i, j, v]) % slots
+    voq_packet[i, j, v, tail] = p
+    voq_count[i, j, v] += 1
+    pair_count[i, j] += 1
+    queued[i] += 1
+    ready_at[p] = t + 1
+
+
+@njit(cache=True, inline="always")
+def _head_fits(i, j, v, t, voq_packet, voq_head, voq_count, ready_at, out_credit, length):
+    if voq_count[i, j, v] == 0:
+        return False
+    p = voq_packet[i, j, v, voq_head[i, j, v]]
+    return ready_at[p] <= t and out_credit[j, v] >= length[p]
+
+
+@njit(cache=True)
+def allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_packet, voq_head,
+             voq_count, ready_at, out_credit, length, grant_pointer, accept_pointer, request,
+             column, match_in, match_out, grant, granted):
+    """Step 2, allocation: fills ``match_in``/``match_out`` by iSLIP among inputs and
+    outputs not transferring a packet. Input i requests output j when some VC's queue
+    (i, j, v) has a ready head packet and output j has credits for all of it."""
+    k = in_busy.shape[0]
+    vcs = voq_count.shape[2]
+    for i in range(k):
+        match_in[i] = -1
+        match_out[i] = -1
+        column[i] = 0
+    any_request = False
+    for i in range(k):
+        for j in range(k):
+            request[i, j] = False
+        if in_busy[i] > 0 or queued[i] == 0:
+            continue
+        for j in range(k):
+            if out_busy[j] > 0 or pair_count[i, j] == 0:
+                continue
+            for v in range(vcs):
+                if _head_fits(i, j, v, t, voq_packet, voq_head, voq_count, ready_at,
+                              out_credit, length):
+                    request[i, j] = True
+                    column[j] += 1
+                    any_request = True
+                    break
+    if any_request:
+        islip_match(request, column, iterations, grant_pointer, accept_pointer,
+                    match_in, match_out, grant, granted)
+
+
+@njit(cache=True)
+def crossbar(t, in_busy, out_busy, in_packet, in_vc, in_output, in_credit, match_in,
+             voq_packet, voq_head, voq_count, pair_count, queued, ready_at, out_credit, length,
+             started, finished):
+    """Step 3, the crossbar: each input under way moves one flit, then each matched input
+    starts the head packet of its highest ready VC to its output (responses before
+    requests) and moves its first flit. Every flit that crosses frees one flit of the input
+    buffer. ``finished[i]`` is left the packet whose tail input ``i`` moved this cycle (seen
+    at the output at ``t + 1``), or -1."""
+    k = in_busy.shape[0]
+    vcs = voq_count.shape[2]
+    slots = voq_packet.shape[3]
+    for i in range(k):
+        finished[i] = -1
+        if in_busy[i] > 0:
+            in_busy[i] -= 1
+            out_busy[in_output[i]] -= 1
+            in_credit[i, in_vc[i]] += 1
+            if in_busy[i] == 0:
+                finished[i] = in_packet[i]
+    for i in range(k):
+        j = match_in[i]
+        if j < 0:
+            continue
+        v = vcs - 1
+        while not _head_fits(i, j, v, t, voq_packet, voq_head, voq_count, ready_at,
+                             out_credit, length):
+            v -= 1
+        p = voq_packet[i, j, v, voq_head[i, j, v]]
+        voq_head[i, j, v] = (voq_head[i, j, v] + 1) % slots
+        voq_count[i, j, v] -= 1
+        pair_count[i, j] -= 1
+        queued[i] -= 1
+        out_credit[j, v] -= length[p]
+        in_packet[i] = p
+        started[p] = t
+        in_vc[i] = v
+        in_output[i] = j
+        # The first flit crosses this cycle.
+        in_busy[i] = length[p] - 1
+        out_busy[j] = length[p] - 1
+        in_credit[i, v] += 1
+        if in_busy[i] == 0:
+            finished[i] = p
+
+
+class SwitchState:
+    """The registers of one switch chip of ``k`` ports, as arrays the compiled phases update in
+    place; ``packets`` sizes the per-packet arrays (``ready_at``, ``started``)."""
+
+    def __init__(self, k: int, vcs: int, buffer_flits: int, packets: int) -> None:
+        per_vc = buffer_flits // vcs
+        self.voq_packet = np.full((k, k, vcs, buffer_flits), -1, dtype=np.int64)
+        self.voq_head = np.zeros((k, k, vcs), dtype=np.int64)
+        self.voq_count = np.zeros((k, k, vcs), dtype=np.int64)
+        self.pair_count = np.zeros((k, k), dtype=np.int64)  # packets queued from i to j
+        self.queued = np.zeros(k, dtype=np.int64)  # packets queued at input i
+        self.ready_at = np.zeros(packets, dtype=np.int64)
+        self.started = np.full(packets, -1, dtype=np.int64)
+        self.in_credit = np.full((k, vcs), per_vc, dtype=np.int64)
+        self.out_credit = np.full((k, vcs), per_vc, dtype=np.int64)
+        self.in_busy = np.zeros(k, dtype=np.int64)
+        self.in_packet = np.full(k, -1, dtype=np.int64)
+        self.in_vc = np.zeros(k, dtype=np.int64)
+        self.in_output = np.zeros(k, dtype=np.int64)
+        self.out_busy = np.zeros(k, dtype=np.int64)
+        self.grant_pointer = np.zeros(k, dtype=np.int64)
+        self.accept_pointer = np.zeros(k, dtype=np.int64)
+        self.request = np.zeros((k, k), dtype=np.bool_)
+        self.grant = np.full(k, -1, dtype=np.int64)
+        self.granted = np.zeros(k, dtype=np.bool_)
+        self.column = np.zeros(k, dtype=np.int64)
+        self.match_in = np.full(k, -1, dtype=np.int64)
+        self.match_out = np.full(k, -1, dtype=np.int64)
+        self.finished = np.full(k, -1, dtype=np.int64)
+
+    def allocate(self, t: int, iterations: int, length: np.ndarray) -> None:
+        allocate(t, iterations, self.in_busy, self.out_busy, self.queued, self.pair_count,
+                 self.voq_packet, self.voq_head, self.voq_count, self.ready_at,
+                 self.out_credit, length, self.grant_pointer, self.accept_pointer,
+                 self.request, self.column, self.match_in, self.match_out, self.grant,
+                 self.granted)
+
+    def crossbar(self, t: int, length: np.ndarray) -> None:
+        crossbar(t, self.in_busy, self.out_busy, self.in_packet, self.in_vc, self.in_output,
+                 self.in_credit, self.match_in, self.voq_packet, self.voq_head,
+                 self.voq_count, self.pair_count, self.queued, self.ready_at,
+                 self.out_credit, length, self.started, self.finished)
+
+
+@njit(cache=True)
 def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
          created, source_port, source_id, destination, vc_in, length_in, non_posted,
          delay_in, order, first, route, partition, port_id, completion_vc):
@@ -166,12 +313,11 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
     length = np.ones(2 * n, dtype=np.int64)
     length[:n] = length_in
     sink_delay = np.concatenate((delay_in, delay_in))
-    slots = buffer_flits
-    voq_packet = np.full((k, k, vcs, slots), -1, dtype=np.int64)
+    voq_packet = np.full((k, k, vcs, buffer_flits), -1, dtype=np.int64)
     voq_head = np.zeros((k, k, vcs), dtype=np.int64)
     voq_count = np.zeros((k, k, vcs), dtype=np.int64)
-    pair_count = np.zeros((k, k), dtype=np.int64)  # packets queued from input i to output j
-    queued = np.zeros(k, dtype=np.int64)  # packets queued at input i
+    pair_count = np.zeros((k, k), dtype=np.int64)
+    queued = np.zeros(k, dtype=np.int64)
     ready_at = np.zeros(2 * n, dtype=np.int64)
     in_credit = np.full((k, vcs), buffer_flits // vcs, dtype=np.int64)
     out_credit = np.full((k, vcs), buffer_flits // vcs, dtype=np.int64)
@@ -199,9 +345,10 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
     request = np.zeros((k, k), dtype=np.bool_)
     grant = np.full(k, -1, dtype=np.int64)
     granted = np.zeros(k, dtype=np.bool_)
-    column = np.zeros(k, dtype=np.int64)  # requests to output j this cycle
+    column = np.zeros(k, dtype=np.int64)
     match_in = np.full(k, -1, dtype=np.int64)
     match_out = np.full(k, -1, dtype=np.int64)
+    finished = np.full(k, -1, dtype=np.int64)
 
     for t in range(cycles):
         # Credits coming back from the sinks.
@@ -249,85 +396,28 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
                     v = completion_vc
                 else:
                     continue
-            in_credit[i, v] -= length[p]
-            tail = (voq_head[i, j, v] + voq_count[i, j, v]) % slots
-            voq_packet[i, j, v, tail] = p
-            voq_count[i, j, v] += 1
-            pair_count[i, j] += 1
-            queued[i] += 1
-            ready_at[p] = t + 1
+            voq_enqueue(t, i, j, v, p, length[p], voq_packet, voq_head, voq_count,
+                        pair_count, queued, ready_at, in_credit)
 
         # 2. Allocation: iSLIP.
-        for i in range(k):
-            match_in[i] = -1
-            match_out[i] = -1
-        any_request = False
-        for j in range(k):
-            column[j] = 0
-        for i in range(k):
-            for j in range(k):
-                request[i, j] = False
-            if in_busy[i] > 0 or queued[i] == 0:
-                continue
-            for j in range(k):
-                if out_busy[j] > 0 or pair_count[i, j] == 0:
-                    continue
-                for v in range(vcs):
-                    if voq_count[i, j, v] > 0:
-                        p = voq_packet[i, j, v, voq_head[i, j, v]]
-                        if ready_at[p] <= t and out_credit[j, v] >= length[p]:
-                            request[i, j] = True
-                            column[j] += 1
-                            any_request = True
-                            break
-        if any_request:
-            islip_match(request, column, iterations, grant_pointer, accept_pointer,
-                        match_in, match_out, grant, granted)
+        allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_packet, voq_head,
+                 voq_count, ready_at, out_credit, length, grant_pointer, accept_pointer,
+                 request, column, match_in, match_out, grant, granted)
 
-        # 3. Crossbar: move flits of packets already under way, then start the new ones.
+        # 3. Crossbar; the sink takes a delivered packet at once and returns its credits
+        # ``credit_return`` (plus its ``sink_delay``) cycles later.
+        crossbar(t, in_busy, out_busy, in_packet, in_vc, in_output, in_credit, match_in,
+                 voq_packet, voq_head, voq_count, pair_count, queued, ready_at, out_credit,
+                 length, started, finished)
         for i in range(k):
-            if in_busy[i] > 0:
-                in_busy[i] -= 1
-                out_busy[in_output[i]] -= 1
-                in_credit[i, in_vc[i]] += 1
-                if in_busy[i] == 0:
-                    p = in_packet[i]
-                    delivered[p] = t + 1
-                    output[p] = in_output[i]
-                    flits += length[p]
-                    returns[(t + 1 + credit_return + sink_delay[p]) % ring, in_output[i],
-                            in_vc[i]] += length[p]
-        for i in range(k):
-            j = match_in[i]
-            if j < 0:
+            p = finished[i]
+            if p < 0:
                 continue
-            chosen = -1
-            for v in range(vcs - 1, -1, -1):
-                if voq_count[i, j, v] > 0:
-                    p = voq_packet[i, j, v, voq_head[i, j, v]]
-                    if ready_at[p] <= t and out_credit[j, v] >= length[p]:
-                        chosen = v
-                        break
-            v = chosen
-            p = voq_packet[i, j, v, voq_head[i, j, v]]
-            voq_head[i, j, v] = (voq_head[i, j, v] + 1) % slots
-            voq_count[i, j, v] -= 1
-            pair_count[i, j] -= 1
-            queued[i] -= 1
-            out_credit[j, v] -= length[p]
-            in_packet[i] = p
-            started[p] = t
-            in_vc[i] = v
-            in_output[i] = j
-            # The first flit crosses this cycle.
-            in_busy[i] = length[p] - 1
-            out_busy[j] = length[p] - 1
-            in_credit[i, v] += 1
-            if in_busy[i] == 0:
-                delivered[p] = t + 1
-                output[p] = j
-                flits += length[p]
-                returns[(t + 1 + credit_return + sink_delay[p]) % ring, j, v] += length[p]
+            j = in_output[i]
+            delivered[p] = t + 1
+            output[p] = j
+            flits += length[p]
+            returns[(t + 1 + credit_return + sink_delay[p]) % ring, j, vc[p]] += length[p]
     return entered, started, delivered, output, drops, errors[:error_count], flits
 
 

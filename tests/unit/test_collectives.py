@@ -1,12 +1,14 @@
 """Collectives on the network protocol: every operation and algorithm with real data, the
-dependency rule and pipelining."""
+dependency rule and pipelining, and the nccl-tests report."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
-from emulator.system import collectives
+from emulator.system import collectives, nccl_report
 from emulator.system.backends import register
 from emulator.system.collectives import (
     SUPPORTED,
@@ -228,3 +230,44 @@ def test_a_busy_network_is_refused() -> None:
     network.post(Transfer(0, 1, 8))
     with pytest.raises(ConfigError, match="idle network"):
         run_collective(network, "all_reduce", "ring", [0, 1], 8)
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def test_report_lines_are_nccl_tests_lines() -> None:
+    assert nccl_report.LABEL == "#" + " " * 62 + "out-of-place" + " " * 23 + "in-place" + " " * 10
+    assert nccl_report.HEADER == (
+        "#       size         count      type   redop    root     time   algbw   busbw #wrong"
+        "     time   algbw   busbw #wrong")
+    assert nccl_report.UNITS == (
+        "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)      "
+        "      (us)  (GB/s)  (GB/s)       ")
+    out = nccl_report.Measure(105.93, 9.9, 17.33, 0, 331)
+    in_place = nccl_report.Measure(12345.6, 0.25, 0.44, None, 38580)
+    row = nccl_report.Row(1048576, 262144, "float", "sum", -1, out, in_place)
+    line = nccl_report.format_row(row)
+    assert line == ("     1048576        262144     float     sum      -1    105.9    9.90   17.33"
+                    "      0    12346    0.25    0.44    N/A")
+    assert len(line) == len(nccl_report.HEADER)  # columns under their names
+    fields = line.split()
+    assert [int(fields[0]), int(fields[1]), fields[2], fields[3], int(fields[4])] == \
+        [1048576, 262144, "float", "sum", -1]
+    assert [float(value) for value in fields[5:8]] == [105.9, 9.9, 17.33]
+    assert nccl_report.format_time(5.0) == "   5.00"
+    assert nccl_report.footer_lines([row]) == [
+        "# Out of bounds values : 0 OK", "# Avg bus bandwidth    : 8.885 ", "#"]
+    bad = nccl_report.Row(8, 2, "float", "sum", -1, nccl_report.Measure(1, 1, 1, 3, 1), out)
+    assert nccl_report.footer_lines([bad])[0] == "# Out of bounds values : 1 FAILED"
+
+
+def test_report_rows_from_results_and_json(tmp_path) -> None:
+    runs = [run_collective(NetworkDouble(SYSTEM), "all_gather", "ring", range(4), 64, "half",
+                           in_place=in_place) for in_place in (False, True)]
+    row = nccl_report.Row.of(*runs)
+    assert (row.size, row.count, row.type, row.redop, row.root) == (512, 64, "half", "none", -1)
+    path = tmp_path / "rows.json"
+    nccl_report.write_json(path, {"ring": [row]}, {"op": "all_gather"})
+    document = json.loads(path.read_text())
+    assert document["results"]["ring"][0]["out_of_place"]["nwrong"] == 0
+    assert document["results"]["ring"][0]["in_place"]["cycles"] == runs[1].time_cycles

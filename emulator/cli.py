@@ -1,8 +1,10 @@
 """``fusion-emu``: the command line of the fabric emulator.
 
 Subcommands: ``spec`` (derived figures of a preset), ``run`` (the default scenario), ``export``
-(Verilog and parameter sidecars), ``kernel`` (an NKI-style kernel on a NeuronCore), ``bench``
-(benchmarks). Configuration mistakes print one line starting ``error:`` and exit with status 2.
+(Verilog and parameter sidecars), ``kernel`` (an NKI-style kernel on a NeuronCore),
+``collectives`` (collective operations on the rack, reported as nccl-tests reports them),
+``bench`` (benchmarks). Configuration mistakes print one line starting ``error:`` and exit with
+status 2.
 """
 
 from __future__ import annotations
@@ -165,6 +167,140 @@ def command_kernel(args: argparse.Namespace) -> int:
     return tile_cli.run(args)
 
 
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _parse_size(text: str, option: str) -> int:
+    """Bytes from nccl-tests' notation: a whole number with an optional K, M, G or T (powers of
+    1024), as in ``-b 8 -e 256M``."""
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    digits = value.rstrip("".join(_SIZE_UNITS))
+    unit = value[len(digits):]
+    if not digits.isdigit() or unit not in _SIZE_UNITS:
+        raise ConfigError(f"{option} {text!r} is not a size: give bytes as a whole number with "
+                          "an optional K, M or G (powers of 1024), e.g. 8, 1K, 256M")
+    return int(digits) * _SIZE_UNITS[unit]
+
+
+def _parse_group(text: str | None, endpoints: int) -> list[int]:
+    """``-g``: a number of ranks (endpoints 0 to N-1), or endpoint IDs and ranges ``0,2,4-7``."""
+    if text is None:
+        return list(range(endpoints))
+    text = text.strip()
+    if text.isdigit():
+        ranks = int(text)
+        if ranks > endpoints:
+            raise ConfigError(f"-g {ranks}: the rack has only {endpoints} endpoints; give at most "
+                              f"{endpoints} ranks or a list of endpoint IDs")
+        return list(range(ranks))
+    members = []
+    for item in text.split(","):
+        first, dash, last = item.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()) \
+                or int(last or first) < int(first):
+            raise ConfigError(f"-g {text!r}: give a number of ranks or endpoint IDs and rising "
+                              "ranges, e.g. 8 or 0,2,4-7")
+        members += range(int(first), int(last or first) + 1)
+    return members
+
+
+def _collective_sizes(args: argparse.Namespace, itemsize: int, name: str) -> list[int]:
+    """The sizes of the sweep, as nccl-tests steps them, each a whole number of elements."""
+    minbytes = _parse_size(args.minbytes, "-b")
+    maxbytes = _parse_size(args.maxbytes, "-e")
+    stepbytes = _parse_size(args.stepbytes, "-i") if args.stepbytes is not None else None
+    for option, value in (("-b", minbytes), ("-e", maxbytes), ("-i", stepbytes)):
+        if value is not None and value % itemsize:
+            raise ConfigError(f"{option} {value} B is not a whole number of {itemsize}-byte "
+                              f"{name} elements")
+    if not 0 < minbytes <= maxbytes:
+        raise ConfigError(f"sizes from {minbytes} to {maxbytes} B: -b must be positive and at "
+                          "most -e")
+    if stepbytes is None and args.stepfactor < 2:
+        raise ConfigError(f"-f {args.stepfactor}: the step factor must be at least 2 (or give "
+                          "-i for a fixed step in bytes)")
+    sizes = [minbytes]
+    while True:
+        following = sizes[-1] + stepbytes if stepbytes else sizes[-1] * args.stepfactor
+        if following > maxbytes or following == sizes[-1]:
+            return sizes
+        sizes.append(following)
+
+
+def _load_backend(name: str) -> None:
+    """Import the rack so that the cycle backend registers itself, once it is built."""
+    from .system.backends import BACKENDS
+
+    if name in BACKENDS:
+        return
+    try:
+        from .system import rack  # noqa: F401
+    except ModuleNotFoundError as error:
+        if error.name != "emulator.system.rack":
+            raise
+
+
+def command_collectives(args: argparse.Namespace) -> int:
+    from .system import collectives, nccl_report
+    from .system.backends import make_network
+
+    system = _system(args)
+    op = collectives.resolve_op(args.op)
+    dtype = collectives.datatype(args.datatype)
+    if args.algo == "all":
+        algos = list(collectives.SUPPORTED[op])
+    else:
+        algos = [collectives.resolve_algo(args.algo or collectives.SUPPORTED[op][0])]
+        collectives.check_pair(op, algos[0])
+    group = collectives.check_group(_parse_group(args.group, system.endpoints),
+                                    system.endpoints)
+    if args.check not in (0, 1):
+        raise ConfigError(f"-c {args.check}: give 1 to check the results or 0 not to")
+    sizes = _collective_sizes(args, dtype.itemsize, dtype.name)
+    chunk_bytes = _parse_size(args.chunk, "--chunk")
+    _load_backend(args.backend)
+    network = make_network(system, args.backend)
+    print(f"# fusion-emu collectives: {op} on preset {system.name}, backend {args.backend}")
+    print(f"# sizes {sizes[0]} to {sizes[-1]} B in {len(sizes)} steps, validation: {args.check}, "
+          f"chunk: {chunk_bytes} B, algorithms: {', '.join(algos)}")
+    print("#\n# Using endpoints")
+    for rank, endpoint in enumerate(group):
+        print(f"#  Rank {rank:2d} Group  0 endpoint {endpoint:3d}")
+    results: dict[str, list] = {}
+    started = time.perf_counter()
+    for algo in algos:
+        rows = results.setdefault(algo, [])
+        for size in sizes:
+            count = collectives.count_for_size(op, len(group), size, dtype.itemsize)
+            if not count:
+                print(f"collectives: {size} B is less than one element per rank; skipped",
+                      file=sys.stderr)
+                continue
+            inputs = collectives.make_inputs(op, len(group), count, dtype, args.redop, args.seed)
+            runs = [collectives.run_collective(
+                network, op, algo, group, count, dtype, args.root, in_place, chunk_bytes, inputs,
+                redop=args.redop, check=bool(args.check)) for in_place in (False, True)]
+            rows.append(nccl_report.Row.of(*runs))
+            print(f"collectives: {algo} {runs[0].size_bytes} B: {runs[0].time_us:.2f} us "
+                  f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+        print(f"#\n# Algorithm: {algo}")
+        print(nccl_report.table(rows), flush=True)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        meta = {"op": op, "algorithms": algos, "type": dtype.name, "redop": args.redop,
+                "root": args.root, "group": list(group), "preset": system.name,
+                "backend": args.backend, "chunk_bytes": chunk_bytes,
+                "clock_hz": network.clock_hz, "sizes": sizes}
+        json_path = args.out / f"collectives_{op}.json"
+        plot_path = args.out / f"collectives_{op}.png"
+        nccl_report.write_json(json_path, results, meta)
+        nccl_report.plot(plot_path, results, f"{op}, {dtype.name}, {len(group)} ranks, "
+                                              f"{system.name} ({args.backend})")
+        print(f"collectives: wrote {json_path} and {plot_path}", file=sys.stderr)
+    failed = any(nccl_report.out_of_bounds(rows) for rows in results.values())
+    return 1 if failed else 0
+
+
 def command_bench(args: argparse.Namespace) -> int:
     from . import bench
 
@@ -214,6 +350,44 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     tile_cli.add_arguments(kernel)
     kernel.set_defaults(handler=command_kernel)
+
+    coll = commands.add_parser(
+        "collectives", help="collective operations on the rack, as nccl-tests reports them",
+        description="Run a collective over a range of sizes on a network backend with real "
+                    "data, out-of-place and in-place, and print nccl-tests' table (time, algbw, "
+                    "busbw, #wrong). See docs/collectives.md.")
+    _add_system_arguments(coll)
+    coll.add_argument("-b", "--minbytes", default="8", help="smallest size (default 8)")
+    coll.add_argument("-e", "--maxbytes", default="64M", help="largest size (default 64M)")
+    coll.add_argument("-f", "--stepfactor", type=int, default=2,
+                      help="multiply the size by this from one row to the next (default 2)")
+    coll.add_argument("-i", "--stepbytes", default=None,
+                      help="add this many bytes from one row to the next instead")
+    coll.add_argument("-o", "--op", default="all_reduce",
+                      help="all_reduce (default), reduce_scatter, all_gather, alltoall, "
+                           "broadcast, reduce, sendrecv; nccl-tests program names such as "
+                           "all_reduce_perf work too")
+    coll.add_argument("-d", "--datatype", default="float",
+                      help="float (default), half, bfloat16, double, int8, uint8, int32, uint32, "
+                           "int64, uint64")
+    coll.add_argument("--redop", default="sum", help="sum (default), prod, max, min")
+    coll.add_argument("-r", "--root", type=int, default=0,
+                      help="root rank of broadcast and reduce (default 0)")
+    coll.add_argument("-g", "--group", default=None,
+                      help="number of ranks, or endpoint IDs and ranges such as 0,2,4-7 "
+                           "(default: every endpoint)")
+    coll.add_argument("--algo", default=None,
+                      help="ring, direct, halving_doubling, tree, or all: every algorithm the "
+                           "operation has (default: ring, or direct where there is no ring)")
+    coll.add_argument("--chunk", default="512K",
+                      help="largest piece one transfer carries (default 512K)")
+    coll.add_argument("-c", "--check", type=int, default=1,
+                      help="1 (default) to count wrong elements, 0 not to")
+    coll.add_argument("--seed", type=int, default=0, help="seed of the input data (default 0)")
+    coll.add_argument("--backend", default="cycle", help="network backend (default cycle)")
+    coll.add_argument("--out", type=Path, default=None,
+                      help="folder for JSON and a PNG of busbw against size")
+    coll.set_defaults(handler=command_collectives)
 
     bench = commands.add_parser("bench", help="run benchmarks and write JSON and plots",
                                 description="Benchmarks; results go to build/bench/.")

@@ -1,5 +1,5 @@
 """Collectives on the network protocol: every operation and algorithm with real data, the
-dependency rule and pipelining, and the nccl-tests report."""
+dependency rule and pipelining, the nccl-tests report and the ``collectives`` command."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from emulator import cli
 from emulator.system import collectives, nccl_report
 from emulator.system.backends import register
 from emulator.system.collectives import (
@@ -271,3 +272,45 @@ def test_report_rows_from_results_and_json(tmp_path) -> None:
     document = json.loads(path.read_text())
     assert document["results"]["ring"][0]["out_of_place"]["nwrong"] == 0
     assert document["results"]["ring"][0]["in_place"]["cycles"] == runs[1].time_cycles
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def test_collectives_command_prints_the_table_and_writes_json_and_plot(tmp_path, capsys) -> None:
+    status = cli.main(["collectives", "--backend", "double", "-b", "64", "-e", "1K", "-o",
+                       "all_reduce_perf", "-d", "bf16", "--algo", "all", "-g", "0,2,4-6",
+                       "--out", str(tmp_path)])
+    out = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert out.count(nccl_report.HEADER) == 4 and out.count(nccl_report.UNITS) == 4
+    rows = [line for line in out if line and not line.startswith("#")]
+    assert len(rows) == 4 * 5
+    assert rows[0].split()[:5] == ["64", "32", "bfloat16", "sum", "-1"]
+    assert "# Out of bounds values : 0 OK" in out
+    document = json.loads((tmp_path / "collectives_all_reduce.json").read_text())
+    assert document["group"] == [0, 2, 4, 5, 6] and len(document["results"]) == 4
+    assert (tmp_path / "collectives_all_reduce.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["-o", "scatter"], "Unknown operation 'scatter'"),
+    (["--algo", "bruck"], "Unknown algorithm 'bruck'"),
+    (["-o", "alltoall", "--algo", "tree"], "all_to_all has no tree algorithm"),
+    (["-d", "fp8"], "Unknown data type 'fp8'"),
+    (["-b", "6"], "-b 6 B is not a whole number of 4-byte float elements"),
+    (["-b", "2K", "-e", "1K"], "-b must be positive and at most -e"),
+    (["-e", "64Q"], "-e '64Q' is not a size"),
+    (["-g", "0,9"], "group member 9 is not an endpoint"),
+    (["-g", "12"], "the rack has only 8 endpoints"),
+    (["-g", "0-x"], "give a number of ranks or endpoint IDs"),
+    (["-g", "3-1"], "rising ranges"),
+    (["-c", "2"], "-c 2"),
+    (["-f", "1"], "step factor must be at least 2"),
+    (["--backend", "nowhere"], "Unknown backend 'nowhere'"),
+])
+def test_collectives_command_refuses_bad_input_in_one_line(arguments, message, capsys) -> None:
+    status = cli.main(["collectives", "--backend", "double", "-e", "64", *arguments])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(error) == 1 and error[0].startswith("error: ") and message in error[0], error

@@ -25,6 +25,8 @@ def register(name: str, factory: Callable[..., Network]) -> None:
 
 def make_network(system: SystemParams, backend: str = "cycle", **options) -> Network:
     """The network of ``system`` on ``backend``; a :class:`ConfigError` for an unknown one."""
+    from . import rack  # noqa: F401  (registers "cycle")
+
     if backend in PLANNED and backend not in BACKENDS:
         raise ConfigError(f"Backend {backend!r}: {PLANNED[backend]}; use cycle.")
     try:

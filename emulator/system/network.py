@@ -87,11 +87,13 @@ class Network(abc.ABC):
         self.endpoints = system.endpoints
         self.clock_hz = system.link.clock_hz
         self._next_handle = 0
+        self._now = 0  # the first cycle not yet simulated
+        self._open = 0  # transfers posted and not completed
 
     @property
-    @abc.abstractmethod
     def now(self) -> int:
         """The first cycle not yet simulated."""
+        return self._now
 
     def post(self, transfer: Transfer) -> int:
         """Queue ``transfer`` at its source; returns its handle. Transfers from one source
@@ -112,9 +114,9 @@ class Network(abc.ABC):
         whichever is first; return the completions of the cycles simulated, in completion
         order. With nothing under way and ``until`` not given, return at once."""
 
-    @abc.abstractmethod
     def busy(self) -> bool:
         """Whether some posted transfer has not completed yet."""
+        return self._open > 0
 
     @abc.abstractmethod
     def counters(self) -> dict[str, int]:

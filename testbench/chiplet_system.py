@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cocotb
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError
 from cocotbext.axi import AxiBurstType, AxiBus, AxiMaster, AxiRam
 
 from emulator.ref.axi import PAGE_BYTES, Burst
@@ -41,6 +41,7 @@ from testbench.chiplet_write import master_burst
 from testbench.harness import start, within
 from testbench.memories import restore_memories
 from testbench.runner import BUILD_DIR_VARIABLE, TOP_VARIABLE
+from testbench.stalls import stalled_handshakes
 from testbench.stream import pauses
 
 #: Bytes of each ASIC's memory behind its manager ports.
@@ -60,6 +61,10 @@ CODES = ("B OKAY", "B SLVERR", "B DECERR", "R OKAY", "R SLVERR", "R DECERR")
 SEPARATOR = "__"
 #: The counters that must stay zero: completions nobody asked for.
 STRAY_COUNTERS = tuple(name for name in CHIPLET_COUNTERS if name.startswith("stray_"))
+#: Cycles a transaction may take before the run is declared stuck: many completion time-outs
+#: (a plane killed without notice costs one, and its retries another), far below the cycles a
+#: stuck run would waste.
+STALL_CYCLES = 100_000
 
 
 def lane_prefixes(prefix: str, links: int) -> list[str]:
@@ -357,7 +362,11 @@ class SystemBench:
             if self.issued % 1000 == 0:
                 self.dut._log.info("%d transactions issued", self.issued)
         for task in tasks:
-            await within(500_000, task)
+            try:
+                await within(STALL_CYCLES, task)
+            except SimTimeoutError:
+                self.report_stall(name)
+                raise
 
     async def run(self, count: int) -> None:
         """Every chiplet at once, ``count`` transactions shared between them."""
@@ -366,6 +375,15 @@ class SystemBench:
         for side in sides:
             await side
         await ClockCycles(self.dut.clk, 20)
+
+    def report_stall(self, name: str) -> None:
+        """Log what a stuck run waits for: the chiplets' counters and every handshake held
+        valid without ready (``testbench.stalls``)."""
+        log = self.dut._log
+        log.error("%s: a transaction unanswered after %d cycles; counters %s", name,
+                  STALL_CYCLES, self.counters())
+        for line in stalled_handshakes(self.dut):
+            log.error("stalled: %s", line)
 
     def counters(self) -> dict[str, Counters]:
         """Every chiplet's counters (:data:`CHIPLET_COUNTERS`), per lane or plane."""

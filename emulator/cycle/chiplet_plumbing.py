@@ -69,6 +69,7 @@ class PacketQueueModel:
         self.level = 0
         self.whole = 0
         self.at_start = 1
+        self.in_start = 1  # the next flit written is a header
 
     @property
     def empty(self) -> bool:
@@ -81,13 +82,19 @@ class PacketQueueModel:
         flit = head >> _FLIT_OFFSET & _FLIT_MASK
         readable = self.level != 0
         return {
-            "flit_in.ready": int(self.level != self.depth),
+            "flit_in.ready": int(self._writable()),
             "header.valid": int(readable and self.at_start and self.whole != 0),
             "header.payload": flit & _HEADER_MASK,
             "payload.valid": int(readable and not self.at_start),
             "payload.payload": flit,
             "empty": int(not readable),
         }
+
+    def _writable(self) -> bool:
+        """A flit may be written: a header only with room for a longest packet."""
+        if self.in_start:
+            return self.depth - self.level >= MAX_PACKET_FLITS
+        return self.level != self.depth
 
     def tick(self, inputs: Mapping[str, int]) -> None:
         """Commit the clock edge at the end of the cycle whose inputs are ``inputs``."""
@@ -96,11 +103,12 @@ class PacketQueueModel:
         read = readable and (
             (self.at_start and self.whole != 0 and inputs["header.ready"])
             or (not self.at_start and inputs["payload.ready"]))
-        write = inputs["flit_in.valid"] and self.level != self.depth
+        write = inputs["flit_in.valid"] and self._writable()
         written_last = 0
         if write:
             word = inputs["flit_in.payload"]
             written_last = word >> _LAST_OFFSET & 1
+            self.in_start = written_last
             self.memory[self.produce] = word
             self.produce = 0 if self.produce == self.depth - 1 else self.produce + 1
         if read:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -14,6 +14,12 @@ class PacketQueue(wiring.Component):
     """Holds packet flits and offers a packet to the link transmitter only once all of it is
     here, because the transmitter sends a packet's payload right after its header and does not
     wait (see :class:`hdl.link.link_tx.LinkTransmitter`).
+
+    A header is taken only while there is room for a longest packet (``MAX_PACKET_FLITS``),
+    so a packet once begun always comes in whole, at a flit per cycle, whatever the link
+    does: a packet never waits part-way in, holding its sender, behind a link that stopped
+    (a plane that died would otherwise keep the packet it was taking, and its sender could
+    neither finish nor hand its requests over).
 
     Parameters
     ----------
@@ -52,13 +58,17 @@ class PacketQueue(wiring.Component):
         head = Signal(DELIVERED_FLIT)
         whole = Signal(range(self.depth + 1))  # packets whose last flit is stored
         at_start = Signal(init=1)  # the head flit is a header
+        in_start = Signal(init=1)  # the next flit written is a header
+        writable = Signal()
         written_last = Signal()
         read = Signal()
         m.d.comb += [
             storage.w_data.eq(self.flit_in.payload),
-            storage.w_en.eq(self.flit_in.valid),
-            self.flit_in.ready.eq(storage.w_rdy),
-            written_last.eq(self.flit_in.valid & storage.w_rdy & self.flit_in.payload.last),
+            writable.eq(Mux(in_start, storage.w_level <= self.depth - MAX_PACKET_FLITS,
+                            storage.w_rdy)),
+            storage.w_en.eq(self.flit_in.valid & writable),
+            self.flit_in.ready.eq(writable),
+            written_last.eq(self.flit_in.valid & writable & self.flit_in.payload.last),
             head.eq(storage.r_data),
             self.header.payload.eq(head.flit[:HEADER_BODY.size]),
             self.header.valid.eq(storage.r_rdy & at_start & (whole != 0)),
@@ -69,6 +79,8 @@ class PacketQueue(wiring.Component):
             storage.r_en.eq(read),
             self.empty.eq(storage.r_level == 0),
         ]
+        with m.If(self.flit_in.valid & writable):
+            m.d.sync += in_start.eq(self.flit_in.payload.last)
         with m.If(read):
             m.d.sync += at_start.eq(head.last)
         m.d.sync += whole.eq(whole + written_last - (read & head.last))

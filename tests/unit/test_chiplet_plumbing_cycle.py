@@ -110,6 +110,8 @@ class QueueStimulus:
         self.packets: list[list[int]] = []
         self.values: dict[str, int] = {}
         self.levels: set[int] = set()
+        self.part_way = False  # a packet's header went in, its last flit not yet
+        self.refused_part_way = 0
 
     def inputs(self, cycle: int) -> dict[str, int]:
         self.source.drive(self.values)
@@ -119,6 +121,11 @@ class QueueStimulus:
 
     def observe(self, cycle: int, outputs) -> None:
         values = self.values
+        if values["flit_in.valid"]:
+            if self.part_way and not outputs["flit_in.ready"]:
+                self.refused_part_way += 1
+            if outputs["flit_in.ready"]:
+                self.part_way = not values["flit_in.payload"] & _LAST
         self.source.taken(outputs["flit_in.ready"])
         if outputs["header.valid"] and values["header.ready"]:
             self.packets.append([outputs["header.payload"]])
@@ -141,8 +148,10 @@ def test_packet_queue_matches_rtl(depth: int, in_pause: float, out_pause: float)
     for got, sent in zip(out[:-1], stimulus.source.sent, strict=False):
         assert got == [sent[0] & ((1 << HEADER_BODY.size) - 1)] + [
             word & _FLIT_MASK for word in sent[1:]]
+    assert not stimulus.refused_part_way, "a packet was held part-way in"
     if out_pause > in_pause:
-        assert depth in stimulus.levels, "the queue should have been full"
+        assert max(stimulus.levels) > depth - MAX_PACKET_FLITS, \
+            "the queue should have refused a header for want of room"
 
 
 class StriperStimulus:

@@ -119,6 +119,10 @@ class CycleNetwork(Network):
             np.zeros((planes, k), dtype=np.bool_), _ring((planes, k), -1),  # granted, finished
         )
         self.ingress = (_ring((planes, k)), _ring((planes, k)), _ring((planes, k)))
+        # Links with nothing to do sleep (rack_kernel.run): per link, and per end the cycles
+        # it has sent the same IDLE flit.
+        self.awake = np.ones(side, dtype=np.bool_)
+        self.quiet_run = _ring((ends,))
         self.done = _ring((1024,), -1)
         self.done_count = np.zeros(1, dtype=np.int64)
         self.kernel_counters = np.zeros(kernel.COUNTER_FIELDS, dtype=np.int64)
@@ -160,7 +164,7 @@ class CycleNetwork(Network):
         self._now = kernel.run(
             self._now, until, stop, self.config, self.transfers, self.src_first, self.cur_tr,
             self.cur_k, self.tags_used, self.packets, self.free, self.links, self.wires,
-            self.switches, self.ingress, self.done, self.done_count, self.kernel_counters,
+            self.switches, self.ingress, self.awake, self.quiet_run, self.done, self.done_count, self.kernel_counters,
             self.log, self.log_count)
 
     def advance(self, until: int | None = None) -> list[Completion]:

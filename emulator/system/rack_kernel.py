@@ -59,11 +59,11 @@ TRANSFER_FIELDS = 12
 PACKET_FIELDS = 7
 
 # Counters.
-(K_FLITS_SENT, K_PACKETS_SENT, K_PACKET_FLITS, K_IDLE_FLITS, K_CREDIT_UPDATES, K_SWITCH_FLITS,
- K_REQUESTS, K_RESPONSES, K_TAG_STALL_CYCLES) = range(9)
-COUNTER_FIELDS = 9
-COUNTER_NAMES = ("flits_sent", "packets_sent", "packet_flits_sent", "idle_flits",
-                 "credit_updates", "switch_flits", "requests", "responses", "tag_stall_cycles")
+(K_PACKETS_SENT, K_PACKET_FLITS, K_CREDIT_UPDATES, K_SWITCH_FLITS, K_REQUESTS, K_RESPONSES,
+ K_TAG_STALL_CYCLES, K_LINK_WAKES) = range(8)
+COUNTER_FIELDS = 8
+COUNTER_NAMES = ("packets_sent", "packet_flits_sent", "credit_updates", "switch_flits",
+                 "requests", "responses", "tag_stall_cycles", "link_wakes")
 
 
 @njit(cache=True, inline="always")
@@ -125,7 +125,7 @@ def _after_piece(transfers, tr, k, planes, page_pieces, piece_bytes):
 
 @njit(cache=True)
 def _issue(t, config, transfers, src_first, cur_tr, cur_k, tags_used, packets, free,
-           q_buf, q_head, q_count, counters):
+           q_buf, q_head, q_count, awake, counters):
     """Each chiplet puts the next pieces of its transfers, per plane, into that plane's link
     queue while it has tags: each piece one WRITE packet."""
     endpoints, planes = config[C_ENDPOINTS], config[C_PLANES]
@@ -170,6 +170,7 @@ def _issue(t, config, transfers, src_first, cur_tr, cur_k, tags_used, packets, f
                         _free_packet(packets, free, p)
                     break
                 tags_used[n] += 1
+                awake[n] = True
                 counters[K_REQUESTS] += 1
                 if transfers[tr, T_STARTED] < 0:
                     transfers[tr, T_STARTED] = t
@@ -202,7 +203,6 @@ def _transmit(n, config, packets, q_buf, q_head, q_count, sending, rr, next_seq,
         in_freed_valid[n] = False
         for v in range(vcs):
             limit[n, v] = (config[C_POOL] + in_freed[n, v]) % CREDIT_MODULUS
-    counters[K_FLITS_SENT] += 1
     if sending[n] > 0:
         sending[n] -= 1
         tx_kind[n] = PAYLOAD
@@ -227,7 +227,6 @@ def _transmit(n, config, packets, q_buf, q_head, q_count, sending, rr, next_seq,
             break
     if chosen < 0:
         tx_kind[n] = IDLE
-        counters[K_IDLE_FLITS] += 1
         if update:
             counters[K_CREDIT_UPDATES] += 1
         for v in range(vcs):
@@ -297,10 +296,21 @@ def _receive(n, sender, slot, config, packets, w_kind, w_ack, w_pkt, w_freed, ex
         pending[n] = p
 
 
+@njit(cache=True, inline="always")
+def _quiet(n, vcs, q_count, sending, rp_count, pending, remaining, b_count, freed, reported):
+    """End ``n`` holds nothing, expects nothing and owes no credit update."""
+    if sending[n] or rp_count[n] or pending[n] >= 0 or remaining[n]:
+        return False
+    for v in range(vcs):
+        if q_count[n, v] or b_count[n, v] or freed[n, v] != reported[n, v]:
+            return False
+    return True
+
+
 @njit(cache=True)
 def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_k, tags_used,
-        packets, free, links, wires, switches, ingress, done, done_count, counters, log,
-        log_count):
+        packets, free, links, wires, switches, ingress, awake, quiet_run, done, done_count,
+        counters, log, log_count):
     """Simulate cycles ``t`` to ``until - 1``; with ``stop_on_completion``, stop after the first
     cycle in which some transfer completed. Completed transfers are appended to ``done``
     (``done_count[0]`` of them). Every packet a chiplet takes from a link is appended to
@@ -324,8 +334,10 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
     while t < until:
         completed = False
         _issue(t, config, transfers, src_first, cur_tr, cur_k, tags_used, packets, free,
-               q_buf, q_head, q_count, counters)
+               q_buf, q_head, q_count, awake, counters)
         for n in range(ends):
+            if not awake[n % side]:
+                continue
             _transmit(n, config, packets, q_buf, q_head, q_count, sending, rr, next_seq,
                       consumed, limit, reported, freed, rp_len, rp_head, rp_count, rp_flits,
                       expected, in_ack, in_freed_valid, in_freed, tx_kind, tx_ack, tx_pkt,
@@ -335,6 +347,8 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
                 ret_vc[n] = packets[P_VC, taken[n]]
         # Chiplets drain every VC of their link ends.
         for n in range(side):
+            if not awake[n]:
+                continue
             e = n // planes
             for v in range(vcs):
                 if b_count[n, v] == 0:
@@ -359,6 +373,7 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
                     if answer < 0 or not _push(q_buf, q_head, q_count, n, completion_vc,
                                                answer):
                         raise RuntimeError("rack model: response queue full")
+                    awake[n] = True
                     counters[K_RESPONSES] += 1
                 else:
                     tags_used[n] -= 1
@@ -418,20 +433,42 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
                 n = side + in_output[plane, i] * planes + plane
                 if not _push(q_buf, q_head, q_count, n, packets[P_VC, p], p):
                     raise RuntimeError("rack model: switch output queue overflow")
+                if not awake[n - side]:
+                    awake[n - side] = True
+                    counters[K_LINK_WAKES] += 1
         # Receivers take what was sent ``latency`` cycles ago, then the wires take this
         # cycle's flits.
         slot = t % latency
         for n in range(ends):
+            if not awake[n % side]:
+                continue
             sender = n + side if n < side else n - side
             _receive(n, sender, slot, config, packets, w_kind, w_ack, w_pkt, w_freed,
                      expected, remaining, pending, b_buf, b_head, b_count, in_ack,
                      in_freed_valid, in_freed)
         for n in range(ends):
+            if not awake[n % side]:
+                continue
+            same = tx_kind[n] == IDLE and w_kind[n, slot] == IDLE and \
+                w_ack[n, slot] == tx_ack[n]
             w_kind[n, slot] = tx_kind[n]
             w_ack[n, slot] = tx_ack[n]
             w_pkt[n, slot] = tx_pkt[n]
             for v in range(vcs):
+                same = same and w_freed[n, slot, v] == tx_freed[n, v]
                 w_freed[n, slot, v] = tx_freed[n, v]
+            quiet_run[n] = quiet_run[n] + 1 if same else 0
+        # A link both of whose ends have nothing to do and have sent the same IDLE flit for
+        # longer than the wire (so the wires hold only that flit and each receiver has taken
+        # it) would repeat that cycle unchanged: it sleeps until a packet is queued at it.
+        for m in range(side):
+            if awake[m] and quiet_run[m] > latency and quiet_run[m + side] > latency and \
+                    _quiet(m, vcs, q_count, sending, rp_count, pending, remaining, b_count,
+                           freed, reported) and \
+                    _quiet(m + side, vcs, q_count, sending, rp_count, pending, remaining,
+                           b_count, freed, reported) and \
+                    ret_left[m + side] == 0 and link_busy[m % planes, m // planes] == 0:
+                awake[m] = False
         t += 1
         if completed and stop_on_completion:
             break

@@ -276,13 +276,11 @@ def command_collectives(args: argparse.Namespace) -> int:
                 print(f"collectives: {size} B is less than one element per rank; skipped",
                       file=sys.stderr)
                 continue
-            inputs = collectives.make_inputs(op, len(group), count, dtype, args.redop, args.seed)
-            runs = [collectives.run_collective(
-                network, op, algo, group, count, dtype, args.root, in_place, chunk_bytes, inputs,
-                redop=args.redop, check=bool(args.check)) for in_place in (False, True)]
-            rows.append(nccl_report.Row.of(*runs))
-            print(f"collectives: {algo} {runs[0].size_bytes} B: {runs[0].time_us:.2f} us "
-                  f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+            rows.append(nccl_report.measure(
+                network, op, algo, group, count, dtype, root=args.root, chunk_bytes=chunk_bytes,
+                redop=args.redop, check=bool(args.check), seed=args.seed))
+            print(f"collectives: {algo} {rows[-1].size} B: {rows[-1].out_of_place.time_us:.2f} "
+                  f"us ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
         print(f"#\n# Algorithm: {algo}")
         print(nccl_report.table(rows), flush=True)
     if args.out is not None:

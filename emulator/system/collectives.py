@@ -80,7 +80,7 @@ class DataType:
 
     ``storage`` is the numpy type of the rank buffers. bfloat16 is held as float32 values
     already rounded to bfloat16 (as in :mod:`emulator.tile.dtypes`) and travels as its two
-    high bytes; a reduction adds in float32 and rounds to nearest even, as NCCL's kernels do.
+    high bytes; a reduction adds in float32 and rounds the sum to nearest even.
     ``unit_roundoff`` is half the spacing of the type's numbers at 1 (0 for integers).
     """
 
@@ -481,7 +481,7 @@ def _direct_all_reduce(plan: Plan, shape: _Shape) -> None:
                    for source, destination in _pairs(n)}
         for rank in range(n):
             inputs = [piece if source == rank else arrived[source, rank] for source in range(n)]
-            # The rank's own sends must have left before the (in-place) result overwrites them.
+            # In place the result overwrites what the rank sends: after its sends, then.
             own = [arrived[rank, other] for other in range(n) if other != rank]
             plan.combine(rank, inputs, _out(piece), after=own)
 
@@ -510,7 +510,7 @@ def _direct_all_gather(plan: Plan, shape: _Shape) -> None:
 def _exchange(plan: Plan, routes: Sequence[tuple[int, int, Region, Region]]) -> None:
     """Point-to-point moves ``(source, destination, piece read, region written)``; a piece
     for another rank is staged there and copied in once that rank's own move out of the same
-    region has left (in place, the incoming piece overwrites what it sends)."""
+    region has been delivered (in place, the incoming piece overwrites what it sends)."""
     arrived = {}
     leaving = {}
     for source, destination, piece, into in routes:

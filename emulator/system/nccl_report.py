@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .collectives import CollectiveResult
+from .collectives import CollectiveResult, make_inputs, run_collective
+from .network import Network
 
 
 def _leading(size: str, count: str, kind: str, redop: str, root: str) -> str:
@@ -67,6 +68,17 @@ class Row:
     @property
     def measures(self) -> tuple[Measure, Measure]:
         return self.out_of_place, self.in_place
+
+
+def measure(network: Network, op: str, algo: str, group: Sequence[int], count: int,
+            dtype: str = "float", *, root: int = 0, chunk_bytes: int | None = None,
+            redop: str = "sum", check: bool = True, seed: int = 0) -> Row:
+    """One row as nccl-tests measures it: the collective out-of-place, then in-place on the
+    same inputs."""
+    inputs = make_inputs(op, len(group), count, dtype, redop, seed)
+    return Row.of(*(run_collective(network, op, algo, group, count, dtype, root, in_place,
+                                   chunk_bytes, inputs, redop=redop, check=check)
+                    for in_place in (False, True)))
 
 
 def format_time(time_us: float) -> str:

@@ -262,16 +262,16 @@ def test_report_lines_are_nccl_tests_lines() -> None:
     assert nccl_report.footer_lines([bad])[0] == "# Out of bounds values : 1 FAILED"
 
 
-def test_report_rows_from_results_and_json(tmp_path) -> None:
-    runs = [run_collective(NetworkDouble(SYSTEM), "all_gather", "ring", range(4), 64, "half",
-                           in_place=in_place) for in_place in (False, True)]
-    row = nccl_report.Row.of(*runs)
+def test_a_row_measures_out_of_place_then_in_place_and_goes_to_json(tmp_path) -> None:
+    row = nccl_report.measure(NetworkDouble(SYSTEM), "all_gather", "ring", range(4), 64, "half")
     assert (row.size, row.count, row.type, row.redop, row.root) == (512, 64, "half", "none", -1)
+    assert row.out_of_place.wrong == row.in_place.wrong == 0
+    assert row.in_place.cycles == row.out_of_place.cycles > 0  # the same data moves
     path = tmp_path / "rows.json"
     nccl_report.write_json(path, {"ring": [row]}, {"op": "all_gather"})
     document = json.loads(path.read_text())
     assert document["results"]["ring"][0]["out_of_place"]["nwrong"] == 0
-    assert document["results"]["ring"][0]["in_place"]["cycles"] == runs[1].time_cycles
+    assert document["results"]["ring"][0]["in_place"]["cycles"] == row.in_place.cycles
 
 
 # --- the command --------------------------------------------------------------------------------

@@ -13,6 +13,9 @@
   every lane streaming, against the format's links x 16 x 16/17, and a zero-load remote
   read's latency on one link, stage by stage (``chiplet.json``).
 * ``tile``: the NeuronCore emulator (:mod:`emulator.tile.bench`).
+* ``collectives``: all-reduce on every endpoint of preset ``small`` over the cycle backend,
+  every algorithm, out-of-place and in-place, as nccl-tests reports it
+  (``collectives.json``, ``collectives_busbw.png``).
 """
 
 from __future__ import annotations
@@ -136,8 +139,39 @@ def bench_chiplet(quick: bool) -> dict:
     return figures
 
 
+def bench_collectives(quick: bool) -> dict:
+    from .system import collectives, nccl_report
+    from .system.backends import BACKENDS, make_network
+
+    try:
+        from .system import rack  # noqa: F401  (registers the cycle backend)
+    except ModuleNotFoundError as error:
+        if error.name != "emulator.system.rack":
+            raise
+    if "cycle" not in BACKENDS:
+        console.print("collectives: skipped, the cycle backend is not built yet")
+        return {"skipped": "the cycle backend is not built yet"}
+    system = preset("small")
+    network = make_network(system, "cycle")
+    group = range(system.endpoints)
+    sizes = [1 << power for power in range(10, 19 if quick else 23, 2 if quick else 1)]
+    results = {}
+    for algo in collectives.SUPPORTED["all_reduce"]:
+        results[algo] = [nccl_report.measure(network, "all_reduce", algo, group, size // 4)
+                         for size in sizes]
+        last = results[algo][-1].out_of_place
+        console.print(f"collectives: all_reduce {algo} on the {system.endpoints} endpoints of "
+                      f"small (cycle backend): busbw {last.busbw:.1f} GB/s at {sizes[-1]} B, "
+                      f"{nccl_report.out_of_bounds(results[algo])} runs with wrong elements")
+    nccl_report.plot(OUT / "collectives_busbw.png", results,
+                     f"all_reduce, float, {system.endpoints} ranks, small (cycle backend)")
+    return {"preset": "small", "op": "all_reduce", "type": "float",
+            "results": {algo: nccl_report.rows_json(rows) for algo, rows in results.items()},
+            "out_of_bounds": sum(map(nccl_report.out_of_bounds, results.values()))}
+
+
 def main(which: list[str], quick: bool = False) -> int:
-    known = ("framing", "link", "switch", "chiplet", "tile")
+    known = ("framing", "link", "switch", "chiplet", "tile", "collectives")
     which = which or list(known)
     for name in which:
         if name not in known:
@@ -158,4 +192,8 @@ def main(which: list[str], quick: bool = False) -> int:
         from .tile import bench as tile_bench
 
         status |= tile_bench.main(["--size", "1024"] if quick else [])
+    if "collectives" in which:
+        figures = bench_collectives(quick)
+        (OUT / "collectives.json").write_text(json.dumps(figures, indent=2) + "\n")
+        status |= 1 if figures.get("out_of_bounds") else 0
     return status

@@ -181,10 +181,12 @@ def _head_fits(i, j, v, t, voq_packet, voq_head, voq_count, ready_at, out_credit
 @njit(cache=True)
 def allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_packet, voq_head,
              voq_count, ready_at, out_credit, length, grant_pointer, accept_pointer, request,
-             column, match_in, match_out, grant, granted):
+             requesting, column, match_in, match_out, grant, granted):
     """Step 2, allocation: fills ``match_in``/``match_out`` by iSLIP among inputs and
     outputs not transferring a packet. Input i requests output j when some VC's queue
-    (i, j, v) has a ready head packet and output j has credits for all of it."""
+    (i, j, v) has a ready head packet and output j has credits for all of it.
+    ``requesting[i]`` says row i of ``request`` holds a request (only those rows are
+    cleared, so an allocation costs what the free inputs ask, not ports squared)."""
     k = in_busy.shape[0]
     vcs = voq_count.shape[2]
     for i in range(k):
@@ -193,8 +195,10 @@ def allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_packet, v
         column[i] = 0
     any_request = False
     for i in range(k):
-        for j in range(k):
-            request[i, j] = False
+        if requesting[i]:
+            for j in range(k):
+                request[i, j] = False
+            requesting[i] = False
         if in_busy[i] > 0 or queued[i] == 0:
             continue
         for j in range(k):
@@ -204,6 +208,7 @@ def allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_packet, v
                 if _head_fits(i, j, v, t, voq_packet, voq_head, voq_count, ready_at,
                               out_credit, length):
                     request[i, j] = True
+                    requesting[i] = True
                     column[j] += 1
                     any_request = True
                     break
@@ -281,6 +286,7 @@ class SwitchState:
         self.grant_pointer = np.zeros(k, dtype=np.int64)
         self.accept_pointer = np.zeros(k, dtype=np.int64)
         self.request = np.zeros((k, k), dtype=np.bool_)
+        self.requesting = np.zeros(k, dtype=np.bool_)
         self.grant = np.full(k, -1, dtype=np.int64)
         self.granted = np.zeros(k, dtype=np.bool_)
         self.column = np.zeros(k, dtype=np.int64)
@@ -292,8 +298,8 @@ class SwitchState:
         allocate(t, iterations, self.in_busy, self.out_busy, self.queued, self.pair_count,
                  self.voq_packet, self.voq_head, self.voq_count, self.ready_at,
                  self.out_credit, length, self.grant_pointer, self.accept_pointer,
-                 self.request, self.column, self.match_in, self.match_out, self.grant,
-                 self.granted)
+                 self.request, self.requesting, self.column, self.match_in, self.match_out,
+                 self.grant, self.granted)
 
     def crossbar(self, t: int, length: np.ndarray) -> None:
         crossbar(t, self.in_busy, self.out_busy, self.in_packet, self.in_vc, self.in_output,
@@ -343,6 +349,7 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
     error_count = 0
     flits = 0
     request = np.zeros((k, k), dtype=np.bool_)
+    requesting = np.zeros(k, dtype=np.bool_)
     grant = np.full(k, -1, dtype=np.int64)
     granted = np.zeros(k, dtype=np.bool_)
     column = np.zeros(k, dtype=np.int64)
@@ -402,7 +409,7 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
         # 2. Allocation: iSLIP.
         allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_packet, voq_head,
                  voq_count, ready_at, out_credit, length, grant_pointer, accept_pointer,
-                 request, column, match_in, match_out, grant, granted)
+                 request, requesting, column, match_in, match_out, grant, granted)
 
         # 3. Crossbar; the sink takes a delivered packet at once and returns its credits
         # ``credit_return`` (plus its ``sink_delay``) cycles later.

@@ -153,6 +153,8 @@ class ComposedNetwork(Network):
                 record = self.transfers[handle]
                 record["delivered_pieces"] += 1
                 record["delivered"] = t
+                if record["delivered_pieces"] == record["pieces"]:
+                    self.completed.append(handle)
                 end.offer(completion(decode_request(delivery.packet), Command.WRITE_RESPONSE))
                 self.deliveries.append((t, endpoint, plane, REQUEST_DELIVERED, handle))
             else:
@@ -162,7 +164,6 @@ class ComposedNetwork(Network):
                 record["acked_pieces"] += 1
                 if record["acked_pieces"] == record["pieces"]:
                     record["acked"] = t
-                    self.completed.append(handle)
                 self.deliveries.append((t, endpoint, plane, RESPONSE_DELIVERED, handle))
 
     # -- switch planes ----------------------------------------------------------------------
@@ -249,7 +250,6 @@ class ComposedNetwork(Network):
             record = self.transfers[handle]
             transfer = record["transfer"]
             done.append(Completion(handle, transfer, record["started"], record["delivered"],
-                                   record["acked"],
                                    None if transfer.payload is None else transfer.payload.copy()))
         self._open -= len(done)
         return done

@@ -3,7 +3,10 @@
 A *transfer* moves ``nbytes`` from the memory behind one endpoint's chiplet to the memory behind
 another's: a remote write, posted by the source. The layers above post transfers, advance the
 network, and collect completions with their cycle stamps; they never see packets, planes or
-links. Cycles are flit cycles at the preset's link clock (``LinkParams.clock_hz``).
+links. A transfer completes when its last byte is written at the destination: that is when a
+receiver waiting for the data may go on (the write responses still on their way back to the
+source are the network's own business: they hold its tags, and so its later transfers).
+Cycles are flit cycles at the preset's link clock (``LinkParams.clock_hz``).
 
 Backends (``cycle`` here; ``rtl`` and ``flow`` later) implement :class:`Network` and nothing
 more, so they can be swapped without changing the collectives or the ranks above them.
@@ -67,15 +70,14 @@ class Transfer:
 
 @dataclass(frozen=True)
 class Completion:
-    """A transfer done: every byte written at the destination by ``delivered`` (the cycle its
-    last packet was delivered to the destination's chiplet), and known to the source by
-    ``acknowledged`` (the cycle its last write response reached the source's chiplet)."""
+    """A transfer done: its first packet left the source at ``started``, and every byte was
+    written at the destination by ``delivered`` (the cycle the destination's chiplet took its
+    last packet from a link); reported in that cycle."""
 
     handle: int
     transfer: Transfer
     started: int
     delivered: int
-    acknowledged: int
     payload: np.ndarray | None = field(default=None, compare=False)
 
 

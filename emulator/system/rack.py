@@ -114,7 +114,8 @@ class CycleNetwork(Network):
             _ring((planes, k)), _ring((planes, k), -1), _ring((planes, k)), _ring((planes, k)),
             _ring((planes, k)),  # in_busy, in_packet, in_vc, in_output, out_busy
             _ring((planes, k)), _ring((planes, k)),  # grant and accept pointers
-            np.zeros((planes, k, k), dtype=np.bool_), _ring((planes, k)),  # request, column
+            np.zeros((planes, k, k), dtype=np.bool_), np.zeros((planes, k), dtype=np.bool_),
+            _ring((planes, k)),  # request, requesting, column
             _ring((planes, k), -1), _ring((planes, k), -1), _ring((planes, k), -1),  # matches
             np.zeros((planes, k), dtype=np.bool_), _ring((planes, k), -1),  # granted, finished
         )
@@ -164,8 +165,8 @@ class CycleNetwork(Network):
         self._now = kernel.run(
             self._now, until, stop, self.config, self.transfers, self.src_first, self.cur_tr,
             self.cur_k, self.tags_used, self.packets, self.free, self.links, self.wires,
-            self.switches, self.ingress, self.awake, self.quiet_run, self.done, self.done_count, self.kernel_counters,
-            self.log, self.log_count)
+            self.switches, self.ingress, self.awake, self.quiet_run, self.done,
+            self.done_count, self.kernel_counters, self.log, self.log_count)
 
     def advance(self, until: int | None = None) -> list[Completion]:
         seen = int(self.done_count[0])
@@ -188,8 +189,7 @@ class CycleNetwork(Network):
             transfer = self.posted[handle]
             payload = None if transfer.payload is None else transfer.payload.copy()
             completions.append(Completion(handle, transfer, int(row[kernel.T_STARTED]),
-                                          int(row[kernel.T_DELIVERED]),
-                                          int(row[kernel.T_ACKED]), payload))
+                                          int(row[kernel.T_DELIVERED]), payload))
         self._open -= len(completions)
         return completions
 

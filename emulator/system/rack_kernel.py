@@ -323,7 +323,8 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
     w_kind, w_ack, w_pkt, w_freed = wires
     (voq_packet, voq_head, voq_count, pair_count, queued, ready_at, started, in_credit,
      out_credit, in_busy, in_packet, in_vc, in_output, out_busy, grant_pointer,
-     accept_pointer, request, column, match_in, match_out, grant, granted, finished) = switches
+     accept_pointer, request, requesting, column, match_in, match_out, grant, granted,
+     finished) = switches
     link_busy, link_vc, ingress_rr = ingress
     endpoints, planes, latency = config[C_ENDPOINTS], config[C_PLANES], config[C_LATENCY]
     completion_vc = config[C_COMPLETION_VC]
@@ -368,6 +369,10 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
                 if packets[P_KIND, p] == REQUEST:
                     transfers[tr, T_DELIVERED_PIECES] += 1
                     transfers[tr, T_DELIVERED] = t
+                    if transfers[tr, T_DELIVERED_PIECES] == transfers[tr, T_PIECES]:
+                        done[done_count[0]] = tr
+                        done_count[0] += 1
+                        completed = True
                     answer = _new_packet(packets, free, 1, completion_vc, e,
                                          packets[P_SOURCE, p], RESPONSE, tr)
                     if answer < 0 or not _push(q_buf, q_head, q_count, n, completion_vc,
@@ -380,9 +385,6 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
                     transfers[tr, T_ACKED_PIECES] += 1
                     if transfers[tr, T_ACKED_PIECES] == transfers[tr, T_PIECES]:
                         transfers[tr, T_ACKED] = t
-                        done[done_count[0]] = tr
-                        done_count[0] += 1
-                        completed = True
                 _free_packet(packets, free, p)
         for plane in range(planes):
             # Credits for the flits the ports' transmitters took this cycle.
@@ -418,8 +420,8 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
             allocate(t, config[C_ITERATIONS], in_busy[plane], out_busy[plane], queued[plane],
                      pair_count[plane], voq_packet[plane], voq_head[plane], voq_count[plane],
                      ready_at, out_credit[plane], packets[P_LENGTH], grant_pointer[plane],
-                     accept_pointer[plane], request[plane], column[plane], match_in[plane],
-                     match_out[plane], grant[plane], granted[plane])
+                     accept_pointer[plane], request[plane], requesting[plane], column[plane],
+                     match_in[plane], match_out[plane], grant[plane], granted[plane])
             crossbar(t, in_busy[plane], out_busy[plane], in_packet[plane], in_vc[plane],
                      in_output[plane], in_credit[plane], match_in[plane], voq_packet[plane],
                      voq_head[plane], voq_count[plane], pair_count[plane], queued[plane],

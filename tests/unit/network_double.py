@@ -4,7 +4,7 @@ Every source endpoint has one serial port: a transfer starts at the latest of it
 ``earliest``, the end of the source's previous serialization and the cycle it was posted,
 occupies the port for ``ceil(nbytes / bytes_per_cycle)`` cycles and is delivered ``latency``
 cycles after that (plus an optional seeded delay of up to ``jitter`` cycles, which reorders
-completions). It is acknowledged ``ack_latency`` cycles after delivery and reported then.
+completions), and reported then.
 Destinations take any number of transfers at once. Payloads are copied; ``corrupt`` names
 handles whose payload arrives with one byte inverted.
 """
@@ -21,12 +21,11 @@ from hdl.params import SystemParams
 
 class NetworkDouble(Network):
     def __init__(self, system: SystemParams, latency: int = 20, bytes_per_cycle: int = 16,
-                 ack_latency: int = 0, jitter: int = 0, seed: int = 0,
+                 jitter: int = 0, seed: int = 0,
                  corrupt: Collection[int] = (), corrupt_byte: int = -1) -> None:
         super().__init__(system)
         self.latency = latency
         self.bytes_per_cycle = bytes_per_cycle
-        self.ack_latency = ack_latency
         self.jitter = jitter
         self.corrupt = set(corrupt)
         self.corrupt_byte = corrupt_byte
@@ -51,9 +50,8 @@ class NetworkDouble(Network):
         payload = None if transfer.payload is None else transfer.payload.copy()
         if payload is not None and handle in self.corrupt:
             payload[self.corrupt_byte] ^= 0xFF
-        completion = Completion(handle, transfer, started, delivered,
-                                delivered + self.ack_latency, payload)
-        heapq.heappush(self._pending, (completion.acknowledged, handle, completion))
+        completion = Completion(handle, transfer, started, delivered, payload)
+        heapq.heappush(self._pending, (completion.delivered, handle, completion))
 
     def advance(self, until: int | None = None) -> list[Completion]:
         if not self._pending or (until is not None and self._pending[0][0] >= until):

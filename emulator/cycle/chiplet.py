@@ -27,7 +27,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from hdl.chiplet.axi import AxiSignature
-from hdl.chiplet.chiplet import PLANE_COUNTERS
+from hdl.chiplet.chiplet import GUARD_COUNTERS, TRANSLATE_COUNTERS
 from hdl.chiplet.chiplet_pair import CHIPLET_COUNTERS, ENDS
 from hdl.chiplet.lane import LANE_COUNTERS, READ_IN, READ_OUT, WRITE_IN, WRITE_OUT
 from hdl.chiplet.packet_merge import index_bits
@@ -39,7 +39,12 @@ from hdl.link.wire_faults import RATE_BITS
 from hdl.params import LinkParams
 
 from ..ref.chiplet import AddressMap
-from .chiplet_plumbing import CompletionSplitModel, PacketQueueModel, StriperModel
+from .chiplet_plumbing import (
+    CompletionSplitModel,
+    PacketQueueModel,
+    PlaneGuardModel,
+    StriperModel,
+)
 from .chiplet_read import ReadPathModel
 from .chiplet_responder import ResponderModel
 from .chiplet_write import WritePathModel
@@ -385,6 +390,12 @@ class ChipletModel(Composition):
                                  TagTranslateModel(params, links, index, timeout))
                              for index in range(links)]
         self.usable = add("usable", _gather("usable", links))
+        self.guards = [add(f"guard_{index}", PlaneGuardModel(timeout)) for index in range(links)]
+        self.plane_checks = [add(f"plane_check_{index}", Glue(
+            self._plane_check, {"plane_up": 1, "stuck": 1,
+                                **{f"{vc}.{name}": 1 for vc in (REQUEST_VC, COMPLETION_VC)
+                                   for name in ("empty", "valid", "ready")}},
+            {"plane_up": 1, "held": 1, "moved": 1})) for index in range(links)]
         self.retry_routes = [add(f"retry_route_{index}", StriperModel(links, index))
                              for index in range(links)]
         self.lanes = [add(f"lane_{index}", LaneModel(address_map, index))
@@ -408,6 +419,16 @@ class ChipletModel(Composition):
         if chosen < links:
             return {"lane": chosen, "retry": 0}
         return {"lane": inputs[f"retry_lane.{chosen - links}"], "retry": 1}
+
+    @staticmethod
+    def _plane_check(inputs: Mapping[str, int]) -> dict[str, int]:
+        """What a plane's ``PlaneGuard`` watches (its queues holding flits, a header leaving)
+        and the plane's bit for its tag translation (up, and not stuck)."""
+        vcs = (REQUEST_VC, COMPLETION_VC)
+        return {"plane_up": int(inputs["plane_up"] and not inputs["stuck"]),
+                "held": int(any(not inputs[f"{vc}.empty"] for vc in vcs)),
+                "moved": int(any(inputs[f"{vc}.valid"] and inputs[f"{vc}.ready"]
+                                 for vc in vcs))}
 
     def _wire(self, links: int) -> None:
         connect, net, stream = self.connect, self.net, self.stream
@@ -446,7 +467,18 @@ class ChipletModel(Composition):
             # A failed plane's retries go to the next usable plane at once.
             route, lane_of = f"retry_route_{plane}", f"request_lane_{plane}"
             stream(translate, "retry_out", route, "flit_in")
-            connect(translate, "plane_up", net("planes_up", f"planes_up.{plane}"))
+            guard, check = f"guard_{plane}", f"plane_check_{plane}"
+            connect(check, "plane_up", net("planes_up", f"planes_up.{plane}"))
+            connect(check, "stuck", net(guard, "stuck"))
+            for vc in (REQUEST_VC, COMPLETION_VC):
+                queue = f"queue_{plane}_{vc}"
+                connect(check, f"{vc}.empty", net(queue, "empty"))
+                connect(check, f"{vc}.valid", net(queue, "header.valid"))
+                connect(check, f"{vc}.ready", net(end, f"header_in.{vc}.ready"))
+            connect(guard, "held", net(check, "held"))
+            connect(guard, "moved", net(check, "moved"))
+            connect(guard, "usable", net(translate, "usable"))
+            connect(translate, "plane_up", net(check, "plane_up"))
             connect(route, "planes_up", net("usable", "usable"))
             connect(route, "drained", (1 << links) - 1)
             connect("usable", f"usable.{plane}", net(translate, "usable"))
@@ -467,8 +499,8 @@ class ChipletModel(Composition):
 
             # The far side of lane ``plane`` answers on this plane.
             stream(end, f"delivered.{REQUEST_VC}", f"lane_{plane}", "request_in")
-            stream(f"lane_{plane}", "completion_out", f"queue_{plane}_{COMPLETION_VC}",
-                   "flit_in")
+            stream(f"lane_{plane}", "completion_out", guard, "flit_in")
+            stream(guard, "flit_out", f"queue_{plane}_{COMPLETION_VC}", "flit_in")
 
             # Completions back to the lane that asked, with its own tag.
             stream(end, f"delivered.{COMPLETION_VC}", translate, "completion_in")
@@ -486,8 +518,10 @@ class ChipletModel(Composition):
             connect("drained", f"drained.{plane}", net(translate, "drained"))
             self.output(f"flit_out.{plane}", net(end, "flit_out"), FLIT_BITS)
             self.output(f"link_counters.{plane}", net(end, "counters"), LINK_COUNTERS.size)
-            for name in PLANE_COUNTERS:
+            for name in TRANSLATE_COUNTERS:
                 self.output(f"{name}.{plane}", net(translate, name), COUNTER_BITS)
+            for name in GUARD_COUNTERS:
+                self.output(f"{name}.{plane}", net(guard, name), COUNTER_BITS)
             connect(end, "flit_in.valid", f"flit_in.{plane}.valid")
             connect(end, "flit_in.payload", f"flit_in.{plane}.payload")
 

@@ -234,3 +234,53 @@ class CompletionSplitModel:
         if inputs["flit_in.valid"] and inputs["read.ready" if read_now else "write.ready"]:
             self.in_packet = 1 - (payload >> _LAST_OFFSET & 1)
             self.to_read = read_now
+
+
+class PlaneGuardModel:
+    """``PlaneGuard(timeout)``, cycle for cycle: the wait counter and ``stuck`` latch, and the
+    completion gate with its ``in_packet``, ``dropping`` and ``dropped_answers`` registers.
+
+    Attributes
+    ----------
+    input_widths, output_widths : dict of str to int
+        Every port of ``PlaneGuard`` by its dotted path, with its width in bits.
+    """
+
+    def __init__(self, timeout: int) -> None:
+        if timeout < 1:
+            raise ValueError(f"PlaneGuardModel timeout={timeout}: at least one cycle.")
+        self.timeout = timeout
+        self.input_widths = {"held": 1, "moved": 1, "usable": 1, "flit_in.valid": 1,
+                             "flit_in.payload": DELIVERED_FLIT.size, "flit_out.ready": 1}
+        self.output_widths = {"flit_in.ready": 1, "flit_out.valid": 1,
+                              "flit_out.payload": DELIVERED_FLIT.size, "stuck": 1,
+                              "dropped_answers": COUNTER_BITS}
+        self.waited = 0
+        self.stuck = 0
+        self.in_packet = 0
+        self.dropping = 0
+        self.dropped_answers = 0
+
+    def _drop(self, inputs: Mapping[str, int]) -> int:
+        return self.dropping if self.in_packet else int(not inputs["usable"])
+
+    def comb(self, inputs: Mapping[str, int]) -> dict[str, int]:
+        drop = self._drop(inputs)
+        return {"flit_in.ready": int(drop or inputs["flit_out.ready"]),
+                "flit_out.valid": int(inputs["flit_in.valid"] and not drop),
+                "flit_out.payload": inputs["flit_in.payload"], "stuck": self.stuck,
+                "dropped_answers": self.dropped_answers}
+
+    def tick(self, inputs: Mapping[str, int]) -> None:
+        if not inputs["held"] or inputs["moved"]:
+            self.waited = 0
+        elif self.waited <= self.timeout:
+            self.waited += 1
+        else:
+            self.stuck = 1
+        drop = self._drop(inputs)
+        if inputs["flit_in.valid"] and (drop or inputs["flit_out.ready"]):
+            if drop and not self.in_packet:
+                self.dropped_answers = (self.dropped_answers + 1) & _COUNTER_MASK
+            self.in_packet = int(not inputs["flit_in.payload"] >> _LAST_OFFSET & 1)
+            self.dropping = drop

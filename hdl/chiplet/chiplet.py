@@ -17,6 +17,7 @@ from .duplicate_filter import DuplicateFilter
 from .lane import LANE_COUNTERS, Lane
 from .packet_merge import PacketMerge
 from .packet_queue import PacketQueue
+from .plane_guard import PlaneGuard
 from .striper import COUNTER_BITS, Striper
 from .tag_translate import TagTranslate
 from .windows import ENDPOINT_BITS
@@ -24,8 +25,11 @@ from .windows import ENDPOINT_BITS
 if TYPE_CHECKING:
     from emulator.ref.chiplet import AddressMap
 
-#: Counters of each plane (its ``TagTranslate``), each ``COUNTER_BITS`` wide.
-PLANE_COUNTERS = ("stray_completions", "abandoned_completions", "retried")
+#: Counters of each plane's ``TagTranslate``, and of its ``PlaneGuard``, each
+#: ``COUNTER_BITS`` wide.
+TRANSLATE_COUNTERS = ("stray_completions", "abandoned_completions", "retried")
+GUARD_COUNTERS = ("dropped_answers",)
+PLANE_COUNTERS = (*TRANSLATE_COUNTERS, *GUARD_COUNTERS)
 
 
 class Chiplet(wiring.Component):
@@ -44,10 +48,12 @@ class Chiplet(wiring.Component):
     :class:`DuplicateFilter`, so a repeated ``WRITE`` is carried out once whichever plane
     brings it.
 
-    A plane is usable while its bit of ``planes_up`` is set and its completions come in time
-    (docs/chiplet.md, "End-to-end retry"). A plane that is not hands every request it keeps
-    over to the next usable plane (a :class:`Striper` per plane routes them), oldest first;
-    the lanes homed there follow once it has handed everything over (``drained``).
+    A plane is usable while its bit of ``planes_up`` is set, its completions come in time and
+    its link takes what waits for it (:class:`PlaneGuard`; docs/chiplet.md, "End-to-end
+    retry"); the far side's completions for a plane that is not are dropped. A plane that is
+    not hands every request it keeps over to the next usable plane (a :class:`Striper` per
+    plane routes them), oldest first; the lanes homed there follow once it has handed
+    everything over (``drained``).
 
     Members
     -------
@@ -109,6 +115,7 @@ class Chiplet(wiring.Component):
         self.link_ends = [LinkEnd(link) for _ in range(links)]
         self.queues = [{vc: PacketQueue() for vc in (REQUEST_VC, COMPLETION_VC)}
                        for _ in range(links)]
+        self.guards = [PlaneGuard(timeout) for _ in range(links)]
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -143,7 +150,15 @@ class Chiplet(wiring.Component):
 
             # A failed plane's retries go to the next usable plane at once.
             wiring.connect(m, translate.retry_out, route.flit_in)
-            m.d.comb += [translate.plane_up.eq(self.planes_up[plane]),
+            # A plane whose link has stopped taking anything fails (``PlaneGuard``).
+            guard = m.submodules[f"guard_{plane}"] = self.guards[plane]
+            m.d.comb += [
+                guard.held.eq(Cat(~queue.empty for queue in queues.values()).any()),
+                guard.moved.eq(Cat(queue.header.valid & queue.header.ready
+                                   for queue in queues.values()).any()),
+                guard.usable.eq(translate.usable),
+            ]
+            m.d.comb += [translate.plane_up.eq(self.planes_up[plane] & ~guard.stuck),
                          route.planes_up.eq(usable),
                          route.drained.eq(-1)]
 
@@ -171,7 +186,8 @@ class Chiplet(wiring.Component):
             # The far side of lane ``plane`` answers on this plane.
             home = self.lanes[plane]
             wiring.connect(m, end.delivered[REQUEST_VC], home.request_in)
-            wiring.connect(m, home.completion_out, queues[COMPLETION_VC].flit_in)
+            wiring.connect(m, home.completion_out, guard.flit_in)
+            wiring.connect(m, guard.flit_out, queues[COMPLETION_VC].flit_in)
 
             # Completions back to the lane that asked, with its own tag.
             wiring.connect(m, end.delivered[COMPLETION_VC], translate.completion_in)
@@ -187,6 +203,8 @@ class Chiplet(wiring.Component):
             m.d.comb += [self.flit_out[plane].eq(end.flit_out),
                          self.link_counters[plane].eq(end.counters)]
             m.d.comb += [getattr(self, name)[plane].eq(getattr(translate, name))
-                         for name in PLANE_COUNTERS]
+                         for name in TRANSLATE_COUNTERS]
+            m.d.comb += [getattr(self, name)[plane].eq(getattr(guard, name))
+                         for name in GUARD_COUNTERS]
             wiring.connect(m, wiring.flipped(self.flit_in[plane]), end.flit_in)
         return m

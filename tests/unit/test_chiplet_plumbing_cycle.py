@@ -1,5 +1,5 @@
-"""Cycle models of the chiplet's queue, striper and completion split against the RTL, cycle
-for cycle, in Amaranth's simulator.
+"""Cycle models of the chiplet's queue, striper, completion split and plane guard against the
+RTL, cycle for cycle, in Amaranth's simulator.
 
 Random packets (header and payload flits as ``DELIVERED_FLIT`` words) with random pauses, random
 back-pressure on every output stream, random words on payloads while valid is low; for the
@@ -19,10 +19,12 @@ import pytest
 from emulator.cycle.chiplet_plumbing import (
     CompletionSplitModel,
     PacketQueueModel,
+    PlaneGuardModel,
     StriperModel,
 )
 from hdl.chiplet.completion_split import CompletionSplit
 from hdl.chiplet.packet_queue import PacketQueue
+from hdl.chiplet.plane_guard import PlaneGuard
 from hdl.chiplet.read_signals import READ_TAG_FLAG
 from hdl.chiplet.striper import Striper, chosen_plane
 from hdl.layouts import (
@@ -270,3 +272,62 @@ def test_planted_queue_fault_is_caught() -> None:
     stimulus = QueueStimulus(random.Random(5), model, 0.1, 0.5)
     with pytest.raises(Mismatch, match=r"cycle \d+: flit_in.ready is 0x0 in the RTL, 0x1"):
         run_lockstep(PacketQueue(MAX_PACKET_FLITS), model, stimulus, CYCLES)
+
+
+class GuardStimulus:
+    """Completion packets into a ``PlaneGuard`` with back-pressure; ``usable`` falling and
+    rising now and then; ``held`` and ``moved`` at random, with long stretches of a queue
+    held and nothing moving so that the plane gets stuck part-way through the run."""
+
+    def __init__(self, rng: random.Random, timeout: int) -> None:
+        self.rng, self.timeout = rng, timeout
+        self.source = PacketSource(rng, "flit_in", 0.3)
+        self.sink = PacketSink()
+        self.values: dict[str, int] = {"usable": 1}
+        self.stuck_at: int | None = None
+        self.sent_while = []  # per packet taken: whether it was dropped (the plane unusable)
+        self.part_way = False
+
+    def inputs(self, cycle: int) -> dict[str, int]:
+        values, rng = self.values, self.rng
+        self.source.drive(values)
+        if rng.random() < 0.01:
+            values["usable"] ^= 1
+        quiet = cycle > CYCLES // 2  # the link stops taking anything
+        values["held"] = int(quiet or rng.random() < 0.7)
+        values["moved"] = int(not quiet and rng.random() < 0.05)
+        values["flit_out.ready"] = int(rng.random() >= 0.3)
+        return values
+
+    def observe(self, cycle: int, outputs) -> None:
+        values = self.values
+        if outputs["stuck"] and self.stuck_at is None:
+            self.stuck_at = cycle
+        if outputs["flit_out.valid"] and values["flit_out.ready"]:
+            self.sink.take(values["flit_in.payload"])
+        if values["flit_in.valid"] and outputs["flit_in.ready"]:
+            if not self.part_way:
+                self.sent_while.append(not outputs["flit_out.valid"])
+            self.part_way = not values["flit_in.payload"] & _LAST
+        self.source.taken(outputs["flit_in.ready"])
+
+
+def test_plane_guard_matches_rtl() -> None:
+    """``PlaneGuard``: stuck only after ``timeout`` cycles of a held queue with nothing
+    moving, and then for good; completion packets passed whole while usable, dropped whole
+    (and counted) while not, decided at the header."""
+    timeout = 300
+    rng = random.Random(7)
+    model = PlaneGuardModel(timeout)
+    stimulus = GuardStimulus(rng, timeout)
+    run_lockstep(PlaneGuard(timeout), model, stimulus, CYCLES)
+    assert stimulus.stuck_at is not None, "the plane never got stuck"
+    assert CYCLES // 2 + timeout < stimulus.stuck_at <= CYCLES // 2 + timeout + 2
+    dropped = [packet for packet, drop in zip(stimulus.source.sent, stimulus.sent_while,
+                                              strict=False) if drop]
+    passed = [packet for packet, drop in zip(stimulus.source.sent, stimulus.sent_while,
+                                             strict=False) if not drop]
+    assert dropped and passed
+    assert model.dropped_answers == len(dropped)
+    assert stimulus.sink.packets == passed[:len(stimulus.sink.packets)]
+    assert len(passed) - len(stimulus.sink.packets) <= 1

@@ -111,6 +111,13 @@ class SwitchResult:
 
 
 @njit(cache=True, inline="always")
+def wrap_index(index, size):
+    """``index % size`` for ``0 <= index < 2 * size``, without a division (the compiled
+    loops take it millions of times a second)."""
+    return index - size if index >= size else index
+
+
+@njit(cache=True, inline="always")
 def islip_match(request, column, iterations, grant_pointer, accept_pointer,
                 match_in, match_out, grant, granted):
     """One allocation step of iSLIP; the RTL allocator (hdl/switch/allocator.py) matches it.
@@ -133,7 +140,7 @@ def islip_match(request, column, iterations, grant_pointer, accept_pointer,
             if match_out[j] >= 0 or column[j] == 0:
                 continue
             for offset in range(k):
-                i = (grant_pointer[j] + offset) % k
+                i = wrap_index(grant_pointer[j] + offset, k)
                 if match_in[i] < 0 and request[i, j]:
                     grant[j] = i
                     granted[i] = True
@@ -145,13 +152,13 @@ def islip_match(request, column, iterations, grant_pointer, accept_pointer,
             if match_in[i] >= 0 or not granted[i]:
                 continue
             for offset in range(k):
-                j = (accept_pointer[i] + offset) % k
+                j = wrap_index(accept_pointer[i] + offset, k)
                 if grant[j] == i:
                     match_in[i] = j
                     match_out[j] = i
                     if iteration == 0:
-                        grant_pointer[j] = (i + 1) % k
-                        accept_pointer[i] = (j + 1) % k
+                        grant_pointer[j] = wrap_index(i + 1, k)
+                        accept_pointer[i] = wrap_index(j + 1, k)
                     break
 
 
@@ -162,7 +169,7 @@ def voq_enqueue(t, i, j, v, p, size, voq_packet, voq_head, voq_count, pair_count
     output queue (i, j, v); it may be allocated from the next cycle."""
     in_credit[i, v] -= size
     slots = voq_packet.shape[3]
-    tail = (voq_head[i, j, v] + voq_count[i, j, v]) % slots
+    tail = wrap_index(voq_head[i, j, v] + voq_count[i, j, v], slots)
     voq_packet[i, j, v, tail] = p
     voq_count[i, j, v] += 1
     pair_count[i, j] += 1
@@ -246,7 +253,7 @@ def crossbar(t, in_busy, out_busy, in_packet, in_vc, in_output, in_credit, match
                              out_credit, length):
             v -= 1
         p = voq_packet[i, j, v, voq_head[i, j, v]]
-        voq_head[i, j, v] = (voq_head[i, j, v] + 1) % slots
+        voq_head[i, j, v] = wrap_index(voq_head[i, j, v] + 1, slots)
         voq_count[i, j, v] -= 1
         pair_count[i, j] -= 1
         queued[i] -= 1

@@ -104,8 +104,10 @@ class CycleNetwork(Network):
             _ring((ends,)), _ring((ends,)), _ring((ends,), -1), _ring((ends, vcs)),  # tx
             _ring((ends,), -1), _ring((ends,)), _ring((ends,)),  # taken, credit returns
         )
-        self.wires = (_ring((ends, latency)), _ring((ends, latency)),
-                      _ring((ends, latency), -1), _ring((ends, latency, vcs)))
+        # What each end put on its wire in the last ``latency`` cycles, slot-major so that a
+        # cycle's reads and writes run along memory.
+        self.wires = (_ring((latency, ends)), _ring((latency, ends)),
+                      _ring((latency, ends), -1), _ring((latency, ends, vcs)))
         self.switches = (
             _ring((planes, k, k, vcs, per_vc), -1), _ring((planes, k, k, vcs)),
             _ring((planes, k, k, vcs)), _ring((planes, k, k)), _ring((planes, k)),

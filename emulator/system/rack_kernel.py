@@ -34,14 +34,16 @@ from __future__ import annotations
 
 from numba import njit
 
-from emulator.cycle.switch import allocate, crossbar, voq_enqueue
+from emulator.cycle.switch import allocate, crossbar, voq_enqueue, wrap_index
 
 # Wire flit kinds (0: nothing on the wire this cycle).
 NOTHING, PAYLOAD, PACKET, IDLE = 0, 1, 2, 3
 # Packet kinds.
 REQUEST, RESPONSE = 0, 1
-#: Width of a running credit count in a control flit.
+#: Width of a running credit count in a control flit; counts wrap at it (a power of two, as
+#: the sequence numbers' modulus is: both wrap by masking).
 CREDIT_MODULUS = 1 << 16
+CREDIT_MASK = CREDIT_MODULUS - 1
 
 # Columns of the configuration vector.
 (C_ENDPOINTS, C_PLANES, C_LATENCY, C_MODULUS, C_CREDIT_UPDATE, C_MAX_UNACKED, C_REPLAY_DEPTH,
@@ -71,7 +73,7 @@ def _push(buffer, head, count, n, v, item):
     capacity = buffer.shape[2]
     if count[n, v] >= capacity:
         return False
-    buffer[n, v, (head[n, v] + count[n, v]) % capacity] = item
+    buffer[n, v, wrap_index(head[n, v] + count[n, v], capacity)] = item
     count[n, v] += 1
     return True
 
@@ -80,7 +82,7 @@ def _push(buffer, head, count, n, v, item):
 def _pop(buffer, head, count, n, v):
     capacity = buffer.shape[2]
     item = buffer[n, v, head[n, v]]
-    head[n, v] = (head[n, v] + 1) % capacity
+    head[n, v] = wrap_index(head[n, v] + 1, capacity)
     count[n, v] -= 1
     return item
 
@@ -184,42 +186,42 @@ def _transmit(n, config, packets, q_buf, q_head, q_count, sending, rr, next_seq,
     """End ``n`` picks its flit for this cycle (:meth:`emulator.cycle.link.LinkEnd.transmit`
     on clean wires). ``taken[n]`` is left the packet taken from the user queue, or -1."""
     vcs = q_count.shape[1]
-    modulus = config[C_MODULUS]
+    wrap = config[C_MODULUS] - 1
     taken[n] = -1
     # What the receiver recorded last cycle: acknowledgement, then credits.
     ack = in_ack[n]
     if ack >= 0:
         in_ack[n] = -1
         if rp_count[n] > 0:
-            oldest = (next_seq[n] - rp_count[n]) % modulus
-            released = (ack - oldest + 1) % modulus
+            oldest = (next_seq[n] - rp_count[n]) & wrap
+            released = (ack - oldest + 1) & wrap
             if 0 < released <= rp_count[n]:
                 capacity = rp_len.shape[1]
                 for _ in range(released):
                     rp_flits[n] -= rp_len[n, rp_head[n]]
-                    rp_head[n] = (rp_head[n] + 1) % capacity
+                    rp_head[n] = wrap_index(rp_head[n] + 1, capacity)
                     rp_count[n] -= 1
     if in_freed_valid[n]:
         in_freed_valid[n] = False
         for v in range(vcs):
-            limit[n, v] = (config[C_POOL] + in_freed[n, v]) % CREDIT_MODULUS
+            limit[n, v] = (config[C_POOL] + in_freed[n, v]) & CREDIT_MASK
     if sending[n] > 0:
         sending[n] -= 1
         tx_kind[n] = PAYLOAD
         return
-    tx_ack[n] = (expected[n] - 1) % modulus
+    tx_ack[n] = (expected[n] - 1) & wrap
     update = False
     for v in range(vcs):
-        if (freed[n, v] - reported[n, v]) % CREDIT_MODULUS >= config[C_CREDIT_UPDATE]:
+        if (freed[n, v] - reported[n, v]) & CREDIT_MASK >= config[C_CREDIT_UPDATE]:
             update = True
     chosen = -1
     if not update and rp_count[n] < config[C_MAX_UNACKED]:
         for offset in range(vcs):
-            v = (rr[n] + offset) % vcs
+            v = wrap_index(rr[n] + offset, vcs)
             if q_count[n, v] == 0:
                 continue
             p = q_buf[n, v, q_head[n, v]]
-            if packets[P_LENGTH, p] > (limit[n, v] - consumed[n, v]) % CREDIT_MODULUS:
+            if packets[P_LENGTH, p] > (limit[n, v] - consumed[n, v]) & CREDIT_MASK:
                 continue
             if rp_flits[n] + packets[P_LENGTH, p] > config[C_REPLAY_DEPTH]:
                 break
@@ -234,15 +236,15 @@ def _transmit(n, config, packets, q_buf, q_head, q_count, sending, rr, next_seq,
             tx_freed[n, v] = freed[n, v]
         return
     v = chosen
-    rr[n] = (v + 1) % vcs
+    rr[n] = wrap_index(v + 1, vcs)
     p = _pop(q_buf, q_head, q_count, n, v)
     length = packets[P_LENGTH, p]
-    next_seq[n] = (next_seq[n] + 1) % modulus
+    next_seq[n] = (next_seq[n] + 1) & wrap
     capacity = rp_len.shape[1]
-    rp_len[n, (rp_head[n] + rp_count[n]) % capacity] = length
+    rp_len[n, wrap_index(rp_head[n] + rp_count[n], capacity)] = length
     rp_count[n] += 1
     rp_flits[n] += length
-    consumed[n, v] = (consumed[n, v] + length) % CREDIT_MODULUS
+    consumed[n, v] = (consumed[n, v] + length) & CREDIT_MASK
     sending[n] = length - 1
     tx_kind[n] = PACKET
     tx_pkt[n] = p
@@ -257,7 +259,7 @@ def _drain_flit(n, v, packets, b_buf, b_head, b_count, drained, freed):
     packet when that was its last flit, else -1."""
     p = b_buf[n, v, b_head[n, v]]
     drained[n, v] += 1
-    freed[n, v] = (freed[n, v] + 1) % CREDIT_MODULUS
+    freed[n, v] = (freed[n, v] + 1) & CREDIT_MASK
     if drained[n, v] < packets[P_LENGTH, p]:
         return -1
     drained[n, v] = 0
@@ -269,29 +271,29 @@ def _drain_flit(n, v, packets, b_buf, b_head, b_count, drained, freed):
 def _receive(n, sender, slot, config, packets, w_kind, w_ack, w_pkt, w_freed, expected,
              remaining, pending, b_buf, b_head, b_count, in_ack, in_freed_valid, in_freed):
     """End ``n`` takes what end ``sender`` put on the wire ``pipeline_latency_cycles`` ago."""
-    kind = w_kind[sender, slot]
+    kind = w_kind[slot, sender]
     if kind == NOTHING:
         return
     if kind == PAYLOAD:
         remaining[n] -= 1
         return
-    modulus = config[C_MODULUS]
+    wrap = config[C_MODULUS] - 1
     if pending[n] >= 0:
         p = pending[n]
         _push(b_buf, b_head, b_count, n, packets[P_VC, p], p)
         pending[n] = -1
-        expected[n] = (expected[n] + 1) % modulus
-    in_ack[n] = w_ack[sender, slot]
+        expected[n] = (expected[n] + 1) & wrap
+    in_ack[n] = w_ack[slot, sender]
     if kind == IDLE:
         in_freed_valid[n] = True
         for v in range(w_freed.shape[2]):
-            in_freed[n, v] = w_freed[sender, slot, v]
+            in_freed[n, v] = w_freed[slot, sender, v]
         return
-    p = w_pkt[sender, slot]
+    p = w_pkt[slot, sender]
     remaining[n] = packets[P_LENGTH, p] - 1
     if remaining[n] == 0:
         _push(b_buf, b_head, b_count, n, packets[P_VC, p], p)
-        expected[n] = (expected[n] + 1) % modulus
+        expected[n] = (expected[n] + 1) & wrap
     else:
         pending[n] = p
 
@@ -337,7 +339,7 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
         _issue(t, config, transfers, src_first, cur_tr, cur_k, tags_used, packets, free,
                q_buf, q_head, q_count, awake, counters)
         for n in range(ends):
-            if not awake[n % side]:
+            if not awake[wrap_index(n, side)]:
                 continue
             _transmit(n, config, packets, q_buf, q_head, q_count, sending, rr, next_seq,
                       consumed, limit, reported, freed, rp_len, rp_head, rp_count, rp_flits,
@@ -402,7 +404,7 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
                                 freed)
                     continue
                 for offset in range(vcs):
-                    v = (ingress_rr[plane, e] + offset) % vcs
+                    v = wrap_index(ingress_rr[plane, e] + offset, vcs)
                     if b_count[n, v] == 0:
                         continue
                     p = b_buf[n, v, b_head[n, v]]
@@ -412,7 +414,7 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
                     voq_enqueue(t, e, packets[P_DESTINATION, p], v, p, size,
                                 voq_packet[plane], voq_head[plane], voq_count[plane],
                                 pair_count[plane], queued[plane], ready_at, in_credit[plane])
-                    ingress_rr[plane, e] = (v + 1) % vcs
+                    ingress_rr[plane, e] = wrap_index(v + 1, vcs)
                     link_busy[plane, e] = size - 1
                     link_vc[plane, e] = v
                     _drain_flit(n, v, packets, b_buf, b_head, b_count, drained, freed)
@@ -442,23 +444,23 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
         # cycle's flits.
         slot = t % latency
         for n in range(ends):
-            if not awake[n % side]:
+            if not awake[wrap_index(n, side)]:
                 continue
             sender = n + side if n < side else n - side
             _receive(n, sender, slot, config, packets, w_kind, w_ack, w_pkt, w_freed,
                      expected, remaining, pending, b_buf, b_head, b_count, in_ack,
                      in_freed_valid, in_freed)
         for n in range(ends):
-            if not awake[n % side]:
+            if not awake[wrap_index(n, side)]:
                 continue
-            same = tx_kind[n] == IDLE and w_kind[n, slot] == IDLE and \
-                w_ack[n, slot] == tx_ack[n]
-            w_kind[n, slot] = tx_kind[n]
-            w_ack[n, slot] = tx_ack[n]
-            w_pkt[n, slot] = tx_pkt[n]
+            same = tx_kind[n] == IDLE and w_kind[slot, n] == IDLE and \
+                w_ack[slot, n] == tx_ack[n]
+            w_kind[slot, n] = tx_kind[n]
+            w_ack[slot, n] = tx_ack[n]
+            w_pkt[slot, n] = tx_pkt[n]
             for v in range(vcs):
-                same = same and w_freed[n, slot, v] == tx_freed[n, v]
-                w_freed[n, slot, v] = tx_freed[n, v]
+                same = same and w_freed[slot, n, v] == tx_freed[n, v]
+                w_freed[slot, n, v] = tx_freed[n, v]
             quiet_run[n] = quiet_run[n] + 1 if same else 0
         # A link both of whose ends have nothing to do and have sent the same IDLE flit for
         # longer than the wire (so the wires hold only that flit and each receiver has taken

@@ -13,6 +13,10 @@
   every lane streaming, against the format's links x 16 x 16/17, and a zero-load remote
   read's latency on one link, stage by stage (``chiplet.json``).
 * ``tile``: the NeuronCore emulator (:mod:`emulator.tile.bench`).
+* ``rack``: the rack on the ``cycle`` backend (:mod:`emulator.system.rack_bench`): all-to-all
+  at saturation on every rack preset, aggregate and per-endpoint bandwidth against the derived
+  figures and the format's limit; flit-hops per second of the backend beside the switch model
+  alone in the same run (``rack.json``).
 * ``collectives``: all-reduce on every endpoint of preset ``small`` over the cycle backend,
   every algorithm, out-of-place and in-place, as nccl-tests reports it
   (``collectives.json``, ``collectives_busbw.png``).
@@ -139,18 +143,36 @@ def bench_chiplet(quick: bool) -> dict:
     return figures
 
 
+def bench_rack(quick: bool) -> dict:
+    from .system import rack_bench
+
+    names = ("small", "trn4-nvl72") if quick else ("trn4-nvl72", "hybrid-nvl72",
+                                                    "trn3-ultraserver")
+    size = 16 * 1024 if quick else 64 * 1024
+    figures: dict = {"all_to_all": []}
+    for name in names:
+        row = rack_bench.all_to_all(preset(name), size)
+        figures["all_to_all"].append(row)
+        console.print(
+            f"rack: all-to-all on {name} ({row['endpoints']} endpoints x {row['planes']} "
+            f"planes, {size // 1024} KiB a pair): {row['aggregate_Bps'] / 1e12:.1f} TB/s "
+            f"aggregate in steady state = {row['of_derived']:.1%} of the derived "
+            f"{row['derived_aggregate_Bps'] / 1e12:.1f} TB/s, {row['of_format_limit']:.1%} of "
+            f"the format's {row['format_limit_Bps'] / 1e12:.1f}; per endpoint "
+            f"{row['per_endpoint_Bps'] / 1e12:.2f} of {row['derived_per_endpoint_Bps'] / 1e12:.2f}"
+            f" TB/s; {row['cycles']} cycles in {row['wall_seconds']:.1f} s, "
+            f"{row['flit_hops_per_second'] / 1e6:.2f} M flit-hops/s")
+    alone = rack_bench.switch_alone(72)
+    figures["switch_alone"] = alone
+    console.print(f"rack: the switch model alone at k = 72, backlogged: "
+                  f"{alone['flit_hops_per_second'] / 1e6:.2f} M flit-hops/s")
+    return figures
+
+
 def bench_collectives(quick: bool) -> dict:
     from .system import collectives, nccl_report
-    from .system.backends import BACKENDS, make_network
+    from .system.backends import make_network
 
-    try:
-        from .system import rack  # noqa: F401  (registers the cycle backend)
-    except ModuleNotFoundError as error:
-        if error.name != "emulator.system.rack":
-            raise
-    if "cycle" not in BACKENDS:
-        console.print("collectives: skipped, the cycle backend is not built yet")
-        return {"skipped": "the cycle backend is not built yet"}
     system = preset("small")
     network = make_network(system, "cycle")
     group = range(system.endpoints)
@@ -171,7 +193,7 @@ def bench_collectives(quick: bool) -> dict:
 
 
 def main(which: list[str], quick: bool = False) -> int:
-    known = ("framing", "link", "switch", "chiplet", "tile", "collectives")
+    known = ("framing", "link", "switch", "chiplet", "tile", "rack", "collectives")
     which = which or list(known)
     for name in which:
         if name not in known:
@@ -192,6 +214,8 @@ def main(which: list[str], quick: bool = False) -> int:
         from .tile import bench as tile_bench
 
         status |= tile_bench.main(["--size", "1024"] if quick else [])
+    if "rack" in which:
+        (OUT / "rack.json").write_text(json.dumps(bench_rack(quick), indent=2) + "\n")
     if "collectives" in which:
         figures = bench_collectives(quick)
         (OUT / "collectives.json").write_text(json.dumps(figures, indent=2) + "\n")

@@ -390,7 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="run benchmarks and write JSON and plots",
                                 description="Benchmarks; results go to build/bench/.")
     bench.add_argument("which", nargs="*", default=[],
-                       help="framing, link, switch, chiplet, tile, collectives (default: all)")
+                       help="framing, link, switch, chiplet, tile, rack, collectives "
+                            "(default: all)")
     bench.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
     bench.set_defaults(handler=command_bench)
     return parser

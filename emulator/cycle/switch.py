@@ -163,14 +163,19 @@ def islip_match(request, column, iterations, grant_pointer, accept_pointer,
 
 
 @njit(cache=True)
-def voq_enqueue(t, i, j, v, p, size, voq_packet, voq_head, voq_count, pair_count, queued,
-                ready_at, in_credit):
+def voq_enqueue(t, i, j, v, p, size, voq_next, voq_first, voq_last, voq_count, pair_count,
+                queued, ready_at, in_credit):
     """Packet ``p`` of ``size`` flits, taken by input ``i`` at cycle ``t``, joins the virtual
-    output queue (i, j, v); it may be allocated from the next cycle."""
+    output queue (i, j, v); it may be allocated from the next cycle. A VOQ is a list linked
+    through the packets (``voq_next``), from ``voq_first`` to ``voq_last``: small arrays that
+    stay in cache, however deep the input buffers."""
     in_credit[i, v] -= size
-    slots = voq_packet.shape[3]
-    tail = wrap_index(voq_head[i, j, v] + voq_count[i, j, v], slots)
-    voq_packet[i, j, v, tail] = p
+    voq_next[p] = -1
+    if voq_count[i, j, v] == 0:
+        voq_first[i, j, v] = p
+    else:
+        voq_next[voq_last[i, j, v]] = p
+    voq_last[i, j, v] = p
     voq_count[i, j, v] += 1
     pair_count[i, j] += 1
     queued[i] += 1
@@ -178,16 +183,16 @@ def voq_enqueue(t, i, j, v, p, size, voq_packet, voq_head, voq_count, pair_count
 
 
 @njit(cache=True, inline="always")
-def _head_fits(i, j, v, t, voq_packet, voq_head, voq_count, ready_at, out_credit, length):
+def _head_fits(i, j, v, t, voq_first, voq_count, ready_at, out_credit, length):
     if voq_count[i, j, v] == 0:
         return False
-    p = voq_packet[i, j, v, voq_head[i, j, v]]
+    p = voq_first[i, j, v]
     return ready_at[p] <= t and out_credit[j, v] >= length[p]
 
 
 @njit(cache=True)
-def allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_packet, voq_head,
-             voq_count, ready_at, out_credit, length, grant_pointer, accept_pointer, request,
+def allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_first, voq_count, ready_at,
+             out_credit, length, grant_pointer, accept_pointer, request,
              requesting, column, match_in, match_out, grant, granted):
     """Step 2, allocation: fills ``match_in``/``match_out`` by iSLIP among inputs and
     outputs not transferring a packet. Input i requests output j when some VC's queue
@@ -212,8 +217,8 @@ def allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_packet, v
             if out_busy[j] > 0 or pair_count[i, j] == 0:
                 continue
             for v in range(vcs):
-                if _head_fits(i, j, v, t, voq_packet, voq_head, voq_count, ready_at,
-                              out_credit, length):
+                if _head_fits(i, j, v, t, voq_first, voq_count, ready_at, out_credit,
+                              length):
                     request[i, j] = True
                     requesting[i] = True
                     column[j] += 1
@@ -226,7 +231,7 @@ def allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_packet, v
 
 @njit(cache=True)
 def crossbar(t, in_busy, out_busy, in_packet, in_vc, in_output, in_credit, match_in,
-             voq_packet, voq_head, voq_count, pair_count, queued, ready_at, out_credit, length,
+             voq_next, voq_first, voq_count, pair_count, queued, ready_at, out_credit, length,
              started, finished):
     """Step 3, the crossbar: each input under way moves one flit, then each matched input
     starts the head packet of its highest ready VC to its output (responses before
@@ -235,7 +240,6 @@ def crossbar(t, in_busy, out_busy, in_packet, in_vc, in_output, in_credit, match
     at the output at ``t + 1``), or -1."""
     k = in_busy.shape[0]
     vcs = voq_count.shape[2]
-    slots = voq_packet.shape[3]
     for i in range(k):
         finished[i] = -1
         if in_busy[i] > 0:
@@ -249,11 +253,10 @@ def crossbar(t, in_busy, out_busy, in_packet, in_vc, in_output, in_credit, match
         if j < 0:
             continue
         v = vcs - 1
-        while not _head_fits(i, j, v, t, voq_packet, voq_head, voq_count, ready_at,
-                             out_credit, length):
+        while not _head_fits(i, j, v, t, voq_first, voq_count, ready_at, out_credit, length):
             v -= 1
-        p = voq_packet[i, j, v, voq_head[i, j, v]]
-        voq_head[i, j, v] = wrap_index(voq_head[i, j, v] + 1, slots)
+        p = voq_first[i, j, v]
+        voq_first[i, j, v] = voq_next[p]
         voq_count[i, j, v] -= 1
         pair_count[i, j] -= 1
         queued[i] -= 1
@@ -276,8 +279,9 @@ class SwitchState:
 
     def __init__(self, k: int, vcs: int, buffer_flits: int, packets: int) -> None:
         per_vc = buffer_flits // vcs
-        self.voq_packet = np.full((k, k, vcs, buffer_flits), -1, dtype=np.int64)
-        self.voq_head = np.zeros((k, k, vcs), dtype=np.int64)
+        self.voq_next = np.full(packets, -1, dtype=np.int64)
+        self.voq_first = np.full((k, k, vcs), -1, dtype=np.int64)
+        self.voq_last = np.full((k, k, vcs), -1, dtype=np.int64)
         self.voq_count = np.zeros((k, k, vcs), dtype=np.int64)
         self.pair_count = np.zeros((k, k), dtype=np.int64)  # packets queued from i to j
         self.queued = np.zeros(k, dtype=np.int64)  # packets queued at input i
@@ -303,14 +307,14 @@ class SwitchState:
 
     def allocate(self, t: int, iterations: int, length: np.ndarray) -> None:
         allocate(t, iterations, self.in_busy, self.out_busy, self.queued, self.pair_count,
-                 self.voq_packet, self.voq_head, self.voq_count, self.ready_at,
+                 self.voq_first, self.voq_count, self.ready_at,
                  self.out_credit, length, self.grant_pointer, self.accept_pointer,
                  self.request, self.requesting, self.column, self.match_in, self.match_out,
                  self.grant, self.granted)
 
     def crossbar(self, t: int, length: np.ndarray) -> None:
         crossbar(t, self.in_busy, self.out_busy, self.in_packet, self.in_vc, self.in_output,
-                 self.in_credit, self.match_in, self.voq_packet, self.voq_head,
+                 self.in_credit, self.match_in, self.voq_next, self.voq_first,
                  self.voq_count, self.pair_count, self.queued, self.ready_at,
                  self.out_credit, length, self.started, self.finished)
 
@@ -326,8 +330,9 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
     length = np.ones(2 * n, dtype=np.int64)
     length[:n] = length_in
     sink_delay = np.concatenate((delay_in, delay_in))
-    voq_packet = np.full((k, k, vcs, buffer_flits), -1, dtype=np.int64)
-    voq_head = np.zeros((k, k, vcs), dtype=np.int64)
+    voq_next = np.full(2 * n, -1, dtype=np.int64)
+    voq_first = np.full((k, k, vcs), -1, dtype=np.int64)
+    voq_last = np.full((k, k, vcs), -1, dtype=np.int64)
     voq_count = np.zeros((k, k, vcs), dtype=np.int64)
     pair_count = np.zeros((k, k), dtype=np.int64)
     queued = np.zeros(k, dtype=np.int64)
@@ -410,18 +415,18 @@ def _run(k, vcs, iterations, buffer_flits, credit_return, cycles,
                     v = completion_vc
                 else:
                     continue
-            voq_enqueue(t, i, j, v, p, length[p], voq_packet, voq_head, voq_count,
+            voq_enqueue(t, i, j, v, p, length[p], voq_next, voq_first, voq_last, voq_count,
                         pair_count, queued, ready_at, in_credit)
 
         # 2. Allocation: iSLIP.
-        allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_packet, voq_head,
-                 voq_count, ready_at, out_credit, length, grant_pointer, accept_pointer,
+        allocate(t, iterations, in_busy, out_busy, queued, pair_count, voq_first, voq_count,
+                 ready_at, out_credit, length, grant_pointer, accept_pointer,
                  request, requesting, column, match_in, match_out, grant, granted)
 
         # 3. Crossbar; the sink takes a delivered packet at once and returns its credits
         # ``credit_return`` (plus its ``sink_delay``) cycles later.
         crossbar(t, in_busy, out_busy, in_packet, in_vc, in_output, in_credit, match_in,
-                 voq_packet, voq_head, voq_count, pair_count, queued, ready_at, out_credit,
+                 voq_next, voq_first, voq_count, pair_count, queued, ready_at, out_credit,
                  length, started, finished)
         for i in range(k):
             p = finished[i]

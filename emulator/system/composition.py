@@ -193,9 +193,9 @@ class ComposedNetwork(Network):
                 self.length[ident] = packet.flits
                 self.in_switch[ident] = packet
                 destination = unpack(HEADER_BODY, packet.header).message.transaction.destination
-                voq_enqueue(t, e, destination, vc, ident, packet.flits, state.voq_packet,
-                            state.voq_head, state.voq_count, state.pair_count, state.queued,
-                            state.ready_at, state.in_credit)
+                voq_enqueue(t, e, destination, vc, ident, packet.flits, state.voq_next,
+                            state.voq_first, state.voq_last, state.voq_count,
+                            state.pair_count, state.queued, state.ready_at, state.in_credit)
                 self.ingress_rr[plane][e] = (vc + 1) % self.vcs
                 self.ingress_busy[plane][e] = packet.flits - 1
                 self.ingress_vc[plane][e] = vc

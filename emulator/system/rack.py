@@ -109,8 +109,9 @@ class CycleNetwork(Network):
         self.wires = (_ring((latency, ends)), _ring((latency, ends)),
                       _ring((latency, ends), -1), _ring((latency, ends, vcs)))
         self.switches = (
-            _ring((planes, k, k, vcs, per_vc), -1), _ring((planes, k, k, vcs)),
-            _ring((planes, k, k, vcs)), _ring((planes, k, k)), _ring((planes, k)),
+            _ring((capacity,), -1), _ring((planes, k, k, vcs), -1),  # VOQs: next, first,
+            _ring((planes, k, k, vcs), -1), _ring((planes, k, k, vcs)),  # last, count
+            _ring((planes, k, k)), _ring((planes, k)),  # pair_count, queued
             _ring((capacity,)), _ring((capacity,), -1),  # ready_at, started
             _ring((planes, k, vcs), per_vc), _ring((planes, k, vcs), per_vc),  # credits
             _ring((planes, k)), _ring((planes, k), -1), _ring((planes, k)), _ring((planes, k)),

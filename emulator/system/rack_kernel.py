@@ -323,7 +323,7 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
      drained, freed, in_ack, in_freed_valid, in_freed, tx_kind, tx_ack, tx_pkt, tx_freed,
      taken, ret_left, ret_vc) = links
     w_kind, w_ack, w_pkt, w_freed = wires
-    (voq_packet, voq_head, voq_count, pair_count, queued, ready_at, started, in_credit,
+    (voq_next, voq_first, voq_last, voq_count, pair_count, queued, ready_at, started, in_credit,
      out_credit, in_busy, in_packet, in_vc, in_output, out_busy, grant_pointer,
      accept_pointer, request, requesting, column, match_in, match_out, grant, granted,
      finished) = switches
@@ -411,8 +411,8 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
                     size = packets[P_LENGTH, p]
                     if in_credit[plane, e, v] < size:
                         continue
-                    voq_enqueue(t, e, packets[P_DESTINATION, p], v, p, size,
-                                voq_packet[plane], voq_head[plane], voq_count[plane],
+                    voq_enqueue(t, e, packets[P_DESTINATION, p], v, p, size, voq_next,
+                                voq_first[plane], voq_last[plane], voq_count[plane],
                                 pair_count[plane], queued[plane], ready_at, in_credit[plane])
                     ingress_rr[plane, e] = wrap_index(v + 1, vcs)
                     link_busy[plane, e] = size - 1
@@ -420,13 +420,13 @@ def run(t, until, stop_on_completion, config, transfers, src_first, cur_tr, cur_
                     _drain_flit(n, v, packets, b_buf, b_head, b_count, drained, freed)
                     break
             allocate(t, config[C_ITERATIONS], in_busy[plane], out_busy[plane], queued[plane],
-                     pair_count[plane], voq_packet[plane], voq_head[plane], voq_count[plane],
-                     ready_at, out_credit[plane], packets[P_LENGTH], grant_pointer[plane],
+                     pair_count[plane], voq_first[plane], voq_count[plane], ready_at,
+                     out_credit[plane], packets[P_LENGTH], grant_pointer[plane],
                      accept_pointer[plane], request[plane], requesting[plane], column[plane],
                      match_in[plane], match_out[plane], grant[plane], granted[plane])
             crossbar(t, in_busy[plane], out_busy[plane], in_packet[plane], in_vc[plane],
-                     in_output[plane], in_credit[plane], match_in[plane], voq_packet[plane],
-                     voq_head[plane], voq_count[plane], pair_count[plane], queued[plane],
+                     in_output[plane], in_credit[plane], match_in[plane], voq_next,
+                     voq_first[plane], voq_count[plane], pair_count[plane], queued[plane],
                      ready_at, out_credit[plane], packets[P_LENGTH], started,
                      finished[plane])
             for i in range(k):

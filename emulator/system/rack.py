@@ -190,7 +190,8 @@ class CycleNetwork(Network):
             handle = int(self.done[index])
             row = self.transfers[handle]
             transfer = self.posted[handle]
-            payload = None if transfer.payload is None else transfer.payload.copy()
+            self.posted[handle] = None  # its payload is the completion's now, not ours
+            payload = transfer.payload
             completions.append(Completion(handle, transfer, int(row[kernel.T_STARTED]),
                                           int(row[kernel.T_DELIVERED]), payload))
         self._open -= len(completions)

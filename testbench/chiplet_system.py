@@ -346,8 +346,13 @@ class SystemBench:
 
         started = 0
         while started < count:
+            waited = 0
             while len(busy) >= self.in_flight:
                 await RisingEdge(self.dut.clk)
+                waited += 1
+                if waited > STALL_CYCLES:  # none of the transactions under way finished
+                    self.report_stall(name)
+                    raise SimTimeoutError
             pool = rng.choices([end.okay_pages, end.slverr_pages, end.decerr_pages],
                                weights=[82, 10, 8])[0]
             free = [page for page in pool if page not in busy]

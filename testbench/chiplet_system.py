@@ -331,6 +331,7 @@ class SystemBench:
         links = self.params.links
         busy: set[int] = set()
         tasks = []
+        quiet = [0]  # cycles the issuing waited since a transaction of this side finished
 
         async def one(page: int) -> None:
             address, length, size, kind = master_burst(rng, self.bus_bytes, page)
@@ -343,21 +344,26 @@ class SystemBench:
                 await master.read(address, length, arid=rng.randrange(4),
                                   burst=AxiBurstType(kind), size=size)
             busy.discard(page)
+            quiet[0] = 0
+
+        async def wait() -> None:
+            """A cycle of the issuing waiting for a transaction to finish; none finishing
+            for ``STALL_CYCLES`` stops the run with the stall report."""
+            await RisingEdge(self.dut.clk)
+            quiet[0] += 1
+            if quiet[0] > STALL_CYCLES:
+                self.report_stall(name)
+                raise SimTimeoutError
 
         started = 0
         while started < count:
-            waited = 0
             while len(busy) >= self.in_flight:
-                await RisingEdge(self.dut.clk)
-                waited += 1
-                if waited > STALL_CYCLES:  # none of the transactions under way finished
-                    self.report_stall(name)
-                    raise SimTimeoutError
+                await wait()
             pool = rng.choices([end.okay_pages, end.slverr_pages, end.decerr_pages],
                                weights=[82, 10, 8])[0]
             free = [page for page in pool if page not in busy]
             if not free:
-                await RisingEdge(self.dut.clk)
+                await wait()
                 continue
             page = rng.choice(free)
             busy.add(page)

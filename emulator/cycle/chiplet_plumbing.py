@@ -53,11 +53,13 @@ class PacketQueueModel:
         Every port of ``PacketQueue`` by its dotted path, with its width in bits.
     """
 
-    def __init__(self, depth: int = 2 * MAX_PACKET_FLITS) -> None:
+    def __init__(self, depth: int = 2 * MAX_PACKET_FLITS,
+                 header_room: int = MAX_PACKET_FLITS) -> None:
         if depth < MAX_PACKET_FLITS:
             raise ValueError(f"PacketQueueModel depth={depth} cannot hold a "
                              f"{MAX_PACKET_FLITS}-flit packet.")
         self.depth = depth
+        self.header_room = header_room
         self.input_widths = {"flit_in.valid": 1, "flit_in.payload": DELIVERED_FLIT.size,
                              "header.ready": 1, "payload.ready": 1}
         self.output_widths = {"flit_in.ready": 1, "header.valid": 1,
@@ -91,9 +93,9 @@ class PacketQueueModel:
         }
 
     def _writable(self) -> bool:
-        """A flit may be written: a header only with room for a longest packet."""
+        """A flit may be written: a header only with ``header_room`` flits free."""
         if self.in_start:
-            return self.depth - self.level >= MAX_PACKET_FLITS
+            return self.depth - self.level >= self.header_room
         return self.level != self.depth
 
     def tick(self, inputs: Mapping[str, int]) -> None:

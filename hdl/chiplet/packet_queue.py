@@ -15,16 +15,19 @@ class PacketQueue(wiring.Component):
     here, because the transmitter sends a packet's payload right after its header and does not
     wait (see :class:`hdl.link.link_tx.LinkTransmitter`).
 
-    A header is taken only while there is room for a longest packet (``MAX_PACKET_FLITS``),
-    so a packet once begun always comes in whole, at a flit per cycle, whatever the link
-    does: a packet never waits part-way in, holding its sender, behind a link that stopped
-    (a plane that died would otherwise keep the packet it was taking, and its sender could
-    neither finish nor hand its requests over).
+    A header is taken only while there is room for ``header_room`` flits: a longest packet
+    (``MAX_PACKET_FLITS``, the default) so that a packet once begun always comes in whole, at
+    a flit per cycle, whatever the link does: a packet never waits part-way in, holding its
+    sender, behind a link that stopped (a plane that died would otherwise keep the packet it
+    was taking, and its sender could neither finish nor hand its requests over). A sender that
+    sends only with credits for a whole packet (a switch output) passes 1: any room will do.
 
     Parameters
     ----------
     depth : int
         Flits held; at least one longest packet (``MAX_PACKET_FLITS``).
+    header_room : int
+        Free flits a header needs to be taken (1 to ``MAX_PACKET_FLITS``).
 
     Members
     -------
@@ -39,11 +42,15 @@ class PacketQueue(wiring.Component):
         No flit is held.
     """
 
-    def __init__(self, depth: int = 2 * MAX_PACKET_FLITS) -> None:
+    def __init__(self, depth: int = 2 * MAX_PACKET_FLITS,
+                 header_room: int = MAX_PACKET_FLITS) -> None:
         if depth < MAX_PACKET_FLITS:
             raise ValueError(f"PacketQueue depth={depth} cannot hold a {MAX_PACKET_FLITS}-flit "
                              "packet; the link transmitter needs whole packets.")
+        if not 1 <= header_room <= MAX_PACKET_FLITS:
+            raise ValueError(f"PacketQueue header_room={header_room}: 1 to {MAX_PACKET_FLITS}.")
         self.depth = depth
+        self.header_room = header_room
         super().__init__({
             "flit_in": In(stream.Signature(DELIVERED_FLIT)),
             "header": Out(stream.Signature(HEADER_BODY)),
@@ -64,7 +71,7 @@ class PacketQueue(wiring.Component):
         read = Signal()
         m.d.comb += [
             storage.w_data.eq(self.flit_in.payload),
-            writable.eq(Mux(in_start, storage.w_level <= self.depth - MAX_PACKET_FLITS,
+            writable.eq(Mux(in_start, storage.w_level <= self.depth - self.header_room,
                             storage.w_rdy)),
             storage.w_en.eq(self.flit_in.valid & writable),
             self.flit_in.ready.eq(writable),

@@ -65,7 +65,8 @@ class SwitchPortLink(wiring.Component):
         m.submodules.end = end = LinkEnd(self.link)
         m.submodules.arriving = arriving = PacketMerge(vcs)
         depth = max(MAX_PACKET_FLITS, self.switch.credits_per_vc)
-        queues = [PacketQueue(depth) for _ in range(vcs)]
+        # The switch sends a packet only with credits for all of it: any room takes a header.
+        queues = [PacketQueue(depth, header_room=1) for _ in range(vcs)]
         wiring.connect(m, wiring.flipped(self.flit_in), end.flit_in)
         m.d.comb += [self.flit_out.eq(end.flit_out), self.counters.eq(end.counters)]
         for vc in range(vcs):

@@ -38,9 +38,8 @@ console = Console()
 
 
 def bench_framing(quick: bool) -> dict:
-    from testbench.stimulus import random_packet
-
     from .scenarios.framing import simulate_framing
+    from .scenarios.stimulus import random_packet
 
     link = preset("small").link
     rng = random.Random(1)

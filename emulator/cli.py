@@ -94,9 +94,8 @@ def command_spec(args: argparse.Namespace) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from testbench.stimulus import random_packet
-
     from .scenarios.framing import simulate_framing
+    from .scenarios.stimulus import random_packet
 
     if args.packets < 1:
         raise ConfigError(f"--packets {args.packets} must be at least 1.")

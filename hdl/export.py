@@ -42,7 +42,7 @@ TOPS: dict[str, Callable[[SystemParams], wiring.Component]] = {
 
 
 def _default_map(system: SystemParams):
-    from emulator.ref.chiplet import default_address_map
+    from .chiplet.address_map import default_address_map
 
     return default_address_map(system.chiplet, system.endpoints, 0)
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from hdl.layouts import MAX_DATA_FLITS
 from hdl.params import LinkParams
-from testbench.stimulus import random_packet
 
+from ..scenarios.stimulus import random_packet
 from .channel import ChannelErrors
 from .link_harness import LinkHarness
 

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 
 from hdl.params import SystemParams
-from testbench.stimulus import random_packet
 
 from ..cycle.channel import ChannelErrors
 from ..cycle.link_harness import LinkHarness
 from ..cycle.switch import SwitchModel
 from ..cycle.traffic import make_traffic
 from ..ref.switch import expected_outputs, flows_in_order
+from .stimulus import random_packet
 
 
 def reliable_link(system: SystemParams, packets: int, flit_error_rate: float,

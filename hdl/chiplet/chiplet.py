@@ -23,7 +23,7 @@ from .tag_translate import TagTranslate
 from .windows import ENDPOINT_BITS
 
 if TYPE_CHECKING:
-    from emulator.ref.chiplet import AddressMap
+    from .address_map import AddressMap
 
 #: Counters of each plane's ``TagTranslate``, and of its ``PlaneGuard``, each
 #: ``COUNTER_BITS`` wide.

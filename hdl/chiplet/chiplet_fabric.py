@@ -21,7 +21,7 @@ from .striper import COUNTER_BITS
 from .windows import ENDPOINT_BITS
 
 if TYPE_CHECKING:
-    from emulator.ref.chiplet import AddressMap
+    from .address_map import AddressMap
 
 
 class ChipletFabric(wiring.Component):

@@ -19,7 +19,7 @@ from .striper import COUNTER_BITS
 from .windows import ENDPOINT_BITS
 
 if TYPE_CHECKING:
-    from emulator.ref.chiplet import AddressMap
+    from .address_map import AddressMap
 
 ENDS = ("a", "b")
 #: Counters of each chiplet brought out to the top, each an array over lanes or planes.

@@ -21,7 +21,7 @@ from .windows import ENDPOINT_BITS
 from .write_path import WritePath
 
 if TYPE_CHECKING:
-    from emulator.ref.chiplet import AddressMap
+    from .address_map import AddressMap
 
 #: AXI4 channel signals of the subordinate port driven by the manager, by path.
 WRITE_IN = ("awid", "awaddr", "awlen", "awsize", "awburst", "awlock", "awcache", "awprot",

@@ -25,7 +25,7 @@ from .windows import ENDPOINT_BITS, PAGE_BITS, AddressWindows
 from .write_signals import tag_bits
 
 if TYPE_CHECKING:
-    from emulator.ref.chiplet import AddressMap
+    from .address_map import AddressMap
 
 #: Log2 of the largest packet's data: no piece crosses a block of this many bytes.
 BLOCK_BITS = MAX_DATA_BYTES.bit_length() - 1

@@ -16,7 +16,7 @@ from .tag_pool import TagPool
 from .windows import ENDPOINT_BITS
 
 if TYPE_CHECKING:
-    from emulator.ref.chiplet import AddressMap
+    from .address_map import AddressMap
 
 #: The AR signals the packetizer takes from the subordinate port.
 READ_REQUEST_SIGNALS = ("arid", "araddr", "arlen", "arsize", "arburst", "arvalid")

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from ..layouts import TRANSACTION_HEADER, field_width
 
 if TYPE_CHECKING:
-    from emulator.ref.chiplet import AddressMap
+    from .address_map import AddressMap
 
 #: Windows start, end and translate on whole pages of this many address bits (4 KiB, the AXI4
 #: boundary no burst crosses): the low bits of an address pass through unchanged.
@@ -23,7 +23,7 @@ ENDPOINT_BITS = field_width(TRANSACTION_HEADER, "destination")
 class AddressWindows(wiring.Component):
     """Looks an address up in a fixed table of windows, combinationally.
 
-    The table is the ``AddressMap`` of :mod:`emulator.ref.chiplet`, already checked there
+    The table is an ``AddressMap`` (:mod:`hdl.chiplet.address_map`), already checked there
     (4 KiB multiples, disjoint, inside the address spaces): window ``[base, base + size)``
     maps an address to endpoint ``destination`` at ``remote_offset + (address - base)``. Only
     page numbers (the bits above the 12 low ones) are compared and translated.

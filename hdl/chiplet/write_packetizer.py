@@ -26,7 +26,7 @@ from .windows import ENDPOINT_BITS, PAGE_BITS, AddressWindows
 from .write_signals import burst_layout, entry_bits, sent_signature, tag_bits
 
 if TYPE_CHECKING:
-    from emulator.ref.chiplet import AddressMap
+    from .address_map import AddressMap
 
 #: Bytes in a flit, and the log2 of it.
 FLIT_BYTES = FLIT_BITS // 8

@@ -16,7 +16,7 @@ from .write_packetizer import WritePacketizer
 from .write_responses import WriteResponses
 
 if TYPE_CHECKING:
-    from emulator.ref.chiplet import AddressMap
+    from .address_map import AddressMap
 
 #: The AW and W signals the packetizer takes from the subordinate port.
 WRITE_REQUEST_SIGNALS = ("awid", "awaddr", "awlen", "awsize", "awburst", "awvalid",

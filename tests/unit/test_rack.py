@@ -11,7 +11,8 @@ from emulator.system.backends import make_network
 from emulator.system.composition import ComposedNetwork
 from emulator.system.network import Transfer
 from emulator.system.rack import CycleNetwork
-from hdl.layouts import FLIT_BITS, MAX_DATA_BYTES, MAX_PACKET_FLITS
+from emulator.system.rack_bench import FORMAT_EFFICIENCY
+from hdl.layouts import FLIT_BITS, MAX_DATA_BYTES
 from hdl.params import PRESETS, ConfigError
 
 SMALL = PRESETS["small"]
@@ -79,8 +80,7 @@ def test_a_stream_fills_every_plane() -> None:
     network.post(Transfer(0, 1, 1 << 20))
     (done,) = network.drain()
     rate = (1 << 20) / (done.delivered - done.started)
-    flit_bytes = FLIT_BITS // 8
-    limit = SMALL.links_per_endpoint * flit_bytes * (MAX_PACKET_FLITS - 2) / (MAX_PACKET_FLITS - 1)
+    limit = SMALL.links_per_endpoint * (FLIT_BITS // 8) * FORMAT_EFFICIENCY
     assert 0.90 * limit < rate < limit
 
 
